@@ -1,0 +1,207 @@
+"""The application's entry point: enqueue calls, decorate jobs, delay methods.
+
+``Queue`` is bound to one config and opens its store on first use. The
+module-level ``enqueue``/``enqueue_many``/``delay``/``job`` use a default
+queue built from the environment's config (``DJ_CONFIG``, ``DJ_*``) unless
+the application calls ``configure()`` first.
+"""
+from __future__ import annotations
+
+import functools
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Iterable
+
+from . import payload
+from .config import Config, load_config
+from .errors import EnqueueError
+from .job import NewJob, display_name, utcnow
+from .store import Store, open_store
+
+RunAt = datetime | timedelta | Callable[[], datetime | timedelta] | None
+
+
+def _when(run_at: RunAt) -> datetime | None:
+    """Naive UTC for a datetime (naive means UTC), a delay, or a callable giving either."""
+    if callable(run_at):
+        run_at = run_at()
+    if isinstance(run_at, timedelta):
+        return utcnow() + run_at
+    if isinstance(run_at, datetime) and run_at.tzinfo is not None:
+        return run_at.astimezone(timezone.utc).replace(tzinfo=None)
+    return run_at
+
+
+def _connection(connection: Any) -> Any:
+    """A Core connection from a Connection or an ORM Session (joining its transaction)."""
+    if connection is not None and hasattr(connection, "get_bind"):
+        return connection.connection()
+    return connection
+
+
+class Queue:
+    """Enqueues into the ``delayed_jobs`` table of one database."""
+
+    def __init__(self, config: Config | None = None, store: Store | None = None) -> None:
+        self.config = config or load_config()
+        self._store = store
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = open_store(self.config)
+        return self._store
+
+    def prepare(self, target: Any, *args: Any, queue: str | None = None, priority: int | None = None,
+                run_at: RunAt = None, **kwargs: Any) -> NewJob:
+        """The row ``enqueue`` would insert, not yet inserted: for ``enqueue_many``."""
+        return self.prepare_call(target, args, kwargs, queue=queue, priority=priority, run_at=run_at)
+
+    def prepare_call(self, target: Any, args: tuple = (), kwargs: dict | None = None, *,
+                     queue: str | None = None, priority: int | None = None, run_at: RunAt = None) -> NewJob:
+        """``prepare`` with the call's arguments passed explicitly (no name collisions)."""
+        handler = payload.encode_call(target, tuple(args), dict(kwargs or {}), self.config.allowed_modules)
+        return self._new_job(handler, target, queue, priority, run_at)
+
+    def prepare_method(self, receiver: Any, method: str, args: tuple = (), kwargs: dict | None = None, *,
+                       queue: str | None = None, priority: int | None = None, run_at: RunAt = None) -> NewJob:
+        """The row for ``receiver.method(*args, **kwargs)`` run later."""
+        handler = payload.encode_method(receiver, method, tuple(args), dict(kwargs or {}),
+                                        self.config.allowed_modules)
+        return self._new_job(handler, receiver, queue, priority, run_at)
+
+    def _new_job(self, handler: str, owner: Any, queue: str | None, priority: int | None,
+                 run_at: RunAt) -> NewJob:
+        """Apply the owner's defaults (a decorated function's or a job class's) and the size limit."""
+        size = len(handler.encode("utf-8"))
+        if size > self.config.max_payload_bytes:
+            raise EnqueueError(f"payload of {size} bytes exceeds max_payload_bytes ({self.config.max_payload_bytes})")
+        return NewJob(
+            handler=handler,
+            name=display_name(handler),
+            queue=queue if queue is not None else getattr(owner, "queue", None),
+            priority=priority if priority is not None else int(getattr(owner, "priority", 0) or 0),
+            run_at=_when(run_at if run_at is not None else getattr(owner, "run_at", None)),
+        )
+
+    def enqueue(self, target: Any, *args: Any, queue: str | None = None, priority: int | None = None,
+                run_at: RunAt = None, connection: Any = None, **kwargs: Any) -> int:
+        """Queue ``target(*args, **kwargs)`` (or a perform-object); returns the job id.
+
+        With ``connection`` (a Connection or ORM Session) the INSERT joins the
+        caller's transaction and is rolled back with it.
+        """
+        new = self.prepare_call(target, args, kwargs, queue=queue, priority=priority, run_at=run_at)
+        return self.store.insert([new], _connection(connection))[0]
+
+    def enqueue_call(self, target: Any, args: tuple = (), kwargs: dict | None = None, *,
+                     connection: Any = None, **options: Any) -> int:
+        """``enqueue`` for a target whose own keyword arguments are named queue, priority, ..."""
+        return self.store.insert([self.prepare_call(target, args, kwargs, **options)], _connection(connection))[0]
+
+    def enqueue_many(self, jobs: Iterable[NewJob], connection: Any = None) -> int:
+        """Insert prepared jobs in one multi-row INSERT; returns how many."""
+        rows = list(jobs)
+        self.store.insert(rows, _connection(connection))
+        return len(rows)
+
+    def delay(self, receiver: Any, *, connection: Any = None, **options: Any) -> "Delayed":
+        """``delay(photo).upload(size=2)`` queues the method call instead of making it."""
+        return Delayed(self, receiver, connection, options)
+
+    def job(self, func: Callable | None = None, **options: Any) -> Any:
+        """The ``@job`` decorator bound to this queue; see ``JobFunction``."""
+        if func is None:
+            return lambda f: JobFunction(f, self, **options)
+        return JobFunction(func, self, **options)
+
+
+class Delayed:
+    """What ``delay(obj)`` returns: calling one of its methods queues that call."""
+
+    def __init__(self, queue: Queue, receiver: Any, connection: Any, options: dict[str, Any]) -> None:
+        self._queue, self._receiver, self._connection, self._options = queue, receiver, connection, options
+
+    def __getattr__(self, method: str) -> Callable[..., int]:
+        def enqueue_method(*args: Any, **kwargs: Any) -> int:
+            new = self._queue.prepare_method(self._receiver, method, args, kwargs, **self._options)
+            return self._queue.store.insert([new], _connection(self._connection))[0]
+        return enqueue_method
+
+
+class JobFunction:
+    """A function that runs inline when called and is queued by ``.delay()`` (``handle_asynchronously``).
+
+    Options become the job's defaults and policy: ``queue``, ``priority``,
+    ``run_at`` (a datetime, a delay, or a callable such as "one day from
+    now"), ``max_attempts``, ``max_run_time``, ``backoff`` (seconds or a
+    function of the attempt count), and hooks ``before(job)``, ``after(job)``,
+    ``success(job)``, ``error(job, exc)``, ``failure(job)``.
+    """
+
+    OPTIONS = ("queue", "priority", "run_at", "max_attempts", "max_run_time", "backoff",
+               "before", "after", "success", "error", "failure")
+
+    def __init__(self, func: Callable, bound: "Queue | None" = None, **options: Any) -> None:
+        unknown = set(options) - set(self.OPTIONS)
+        if unknown:
+            raise TypeError(f"unknown job option(s): {', '.join(sorted(unknown))}")
+        functools.update_wrapper(self, func)
+        self.func = func
+        self._bound = bound
+        for name in self.OPTIONS:
+            setattr(self, name, options.get(name))
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.func(*args, **kwargs)
+
+    @property
+    def _queue(self) -> Queue:
+        return self._bound or default_queue()
+
+    def prepare(self, *args: Any, **kwargs: Any) -> NewJob:
+        """The row ``.delay()`` would insert, for ``enqueue_many``."""
+        return self._queue.prepare_call(self, args, kwargs)
+
+    def delay(self, *args: Any, **kwargs: Any) -> int:
+        """Queue a call with the decorator's defaults; returns the job id."""
+        return self._queue.enqueue_call(self, args, kwargs)
+
+
+_default: Queue | None = None
+
+
+def configure(config: Config | None = None, **overrides: Any) -> Queue:
+    """Set the default queue's config (else it is loaded from the environment on first use)."""
+    global _default
+    base = config or load_config(overrides=overrides)
+    _default = Queue(base.replace(**overrides) if config and overrides else base)
+    return _default
+
+
+def default_queue() -> Queue:
+    """The queue behind the module-level functions."""
+    return _default or configure()
+
+
+def enqueue(target: Any, *args: Any, **kwargs: Any) -> int:
+    """``Queue.enqueue`` on the default queue."""
+    return default_queue().enqueue(target, *args, **kwargs)
+
+
+def enqueue_many(jobs: Iterable[NewJob], connection: Any = None) -> int:
+    return default_queue().enqueue_many(jobs, connection)
+
+
+def prepare(target: Any, *args: Any, **kwargs: Any) -> NewJob:
+    return default_queue().prepare(target, *args, **kwargs)
+
+
+def delay(receiver: Any, **options: Any) -> Delayed:
+    return default_queue().delay(receiver, **options)
+
+
+def job(func: Callable | None = None, **options: Any) -> Any:
+    """``@job`` or ``@job(queue="mail", priority=5)``; ``.delay()`` uses the default queue."""
+    if func is None:
+        return lambda f: JobFunction(f, None, **options)
+    return JobFunction(func, None, **options)

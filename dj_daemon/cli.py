@@ -1,0 +1,190 @@
+"""``delayed_job``: the developer's and operator's commands for the work queue.
+
+Each command parses its flags, calls the library, and prints. The daemon's
+own commands (``run``, ``start``, ``stop``, ``status``) live with the supervisor.
+"""
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import click
+
+from . import console, log
+from .api import Queue
+from .config import Config
+from .job import Job
+from .payload import resolve
+from .store import Store, open_store
+from .worker import Worker
+
+PROG = "delayed_job"
+
+
+def _store(config: Config) -> Store:
+    return open_store(config)
+
+
+def worker_options(func: Any) -> Any:
+    """The queue and priority filters shared by ``work`` and ``workoff``."""
+    for option in reversed([
+        click.option("--queues", help="Comma-separated queues to work (default: all)."),
+        click.option("--min-priority", type=int, help="Only jobs with priority >= N."),
+        click.option("--max-priority", type=int, help="Only jobs with priority <= N."),
+        click.option("--sleep-delay", type=float, help="Seconds to sleep when idle."),
+    ]):
+        func = option(func)
+    return func
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@console.config_option
+def cli(config_path: str | None) -> None:
+    """delayed_job: database-backed background jobs."""
+
+
+@cli.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("init")
+@click.pass_context
+def db_init(ctx: click.Context) -> None:
+    """Create the tables (idempotent)."""
+    config = console.config_from(ctx)
+    _store(config).create_schema()
+    click.echo(f"schema ready on {config.safe_url}")
+
+
+@cli.command()
+@click.pass_context
+def check(ctx: click.Context) -> None:
+    """Validate the config and reach the database, without running anything."""
+    config = console.config_from(ctx)
+    counts = _store(config).counts()
+    click.echo(f"config ok; {config.safe_url}: {counts['waiting']} waiting, "
+               f"{counts['running']} running, {counts['failed']} failed")
+
+
+def _worker(ctx: click.Context, **flags: Any) -> Worker:
+    queues = flags.pop("queues")
+    config = console.config_from(ctx, queues=queues, **flags)
+    log.setup(config.log_level)
+    return Worker(config, _store(config))
+
+
+@cli.command()
+@worker_options
+@click.pass_context
+def work(ctx: click.Context, **flags: Any) -> None:
+    """Work jobs in the foreground until SIGTERM or Ctrl-C (the job in hand finishes first)."""
+    worker = _worker(ctx, **flags)
+    worker.install_signal_handlers()
+    stats = worker.run()
+    click.echo(f"stopped after {stats.succeeded} jobs completed, {stats.failed} failed")
+
+
+@cli.command()
+@worker_options
+@click.pass_context
+def workoff(ctx: click.Context, **flags: Any) -> None:
+    """Run every runnable job, then exit."""
+    worker = _worker(ctx, **flags)
+    worker.install_signal_handlers()
+    started = time.monotonic()
+    stats = worker.run(exit_when_empty=True)
+    elapsed = max(time.monotonic() - started, 1e-9)
+    click.echo(f"{stats.succeeded} jobs completed at {stats.succeeded / elapsed:.1f} j/s, {stats.failed} failed")
+    ctx.exit(1 if stats.failed else 0)
+
+
+@cli.command()
+@click.option("--queue", help="Only this queue.")
+@click.pass_context
+def clear(ctx: click.Context, queue: str | None) -> None:
+    """Delete every job that is not running."""
+    click.echo(f"deleted {_store(console.config_from(ctx)).clear(queue)} jobs")
+
+
+@cli.command()
+@click.argument("target")
+@click.argument("args", default="[]")
+@click.option("--kwargs", default="{}", help="Keyword arguments as a JSON object.")
+@click.option("--queue")
+@click.option("--priority", type=int)
+@click.pass_context
+def enqueue(ctx: click.Context, target: str, args: str, kwargs: str, queue: str | None,
+            priority: int | None) -> None:
+    """Queue TARGET ("pkg.mod:func") with ARGS given as a JSON list."""
+    config = console.config_from(ctx)
+    function = resolve(target, config.allowed_modules, error=click.BadParameter)
+    try:
+        parsed_args, parsed_kwargs = json.loads(args), json.loads(kwargs)
+    except ValueError as exc:
+        raise click.BadParameter(f"not JSON: {exc}") from None
+    if not isinstance(parsed_args, list) or not isinstance(parsed_kwargs, dict):
+        raise click.BadParameter("ARGS must be a JSON list and --kwargs a JSON object")
+    job_id = Queue(config).enqueue_call(function, tuple(parsed_args), parsed_kwargs, queue=queue,
+                                        priority=priority)
+    click.echo(f"enqueued job {job_id}")
+
+
+@cli.group()
+def jobs() -> None:
+    """Inspect and act on waiting and failed jobs."""
+
+
+@jobs.command("list")
+@click.option("--failed", "which", flag_value="failed", help="Only failed jobs.")
+@click.option("--waiting", "which", flag_value="waiting", help="Only jobs not failed.")
+@click.option("--queue")
+@click.option("--limit", type=int, default=100, show_default=True)
+@click.pass_context
+def jobs_list(ctx: click.Context, which: str | None, queue: str | None, limit: int) -> None:
+    """One line per job: id, state, queue, priority, attempts, run_at, target, first error line."""
+    failed = {"failed": True, "waiting": False}.get(which or "")
+    rows = _store(console.config_from(ctx)).jobs(failed=failed, queue=queue, limit=limit)
+    click.echo(f"{'id':>8} {'state':8} {'queue':12} {'prio':>4} {'att':>3} {'run_at':19} target / error")
+    for job in rows:
+        error = (job.last_error or "").split("\n", 1)[0]
+        click.echo(f"{job.id:>8} {job.state:8} {(job.queue or '-'):12} {job.priority:>4} {job.attempts:>3} "
+                   f"{job.run_at:%Y-%m-%d %H:%M:%S} {job.name}{'  ' + error if error else ''}")
+
+
+@jobs.command("show")
+@click.argument("job_id", type=int)
+@click.pass_context
+def jobs_show(ctx: click.Context, job_id: int) -> None:
+    """Every column of one job, with its full last error."""
+    _show(_store(console.config_from(ctx)).get(job_id))
+
+
+def _show(job: Job) -> None:
+    for name in ("id", "state", "name", "queue", "priority", "attempts", "run_at", "locked_at", "locked_by",
+                 "failed_at", "created_at", "handler"):
+        click.echo(f"{name:>10}: {getattr(job, name)}")
+    click.echo(f"{'last_error':>10}: {job.last_error or ''}")
+
+
+@jobs.command("retry")
+@click.argument("job_id", type=int)
+@click.pass_context
+def jobs_retry(ctx: click.Context, job_id: int) -> None:
+    """Run a failed job again now (attempts start over)."""
+    job = _store(console.config_from(ctx)).retry(job_id)
+    click.echo(f"job {job.id} ({job.name}) queued to run now")
+
+
+@jobs.command("delete")
+@click.argument("job_id", type=int)
+@click.pass_context
+def jobs_delete(ctx: click.Context, job_id: int) -> None:
+    """Delete a job that is not running."""
+    _store(console.config_from(ctx)).delete(job_id)
+    click.echo(f"deleted job {job_id}")
+
+
+def main(args: list[str] | None = None) -> None:
+    console.run(cli, PROG, args)

@@ -1,0 +1,240 @@
+"""One validated configuration object, built once and passed down.
+
+Precedence: the INI file, then ``DJ_*`` environment variables, then
+command-line flags, each overriding the one before. The file is the one
+named by the caller (``--config``), else ``$DJ_CONFIG``, else
+``/etc/delayed_job.conf`` when it exists, else built-in defaults only.
+Every setting is described once in ``SETTINGS``; ``etc/delayed_job.conf``
+documents them for operators.
+"""
+from __future__ import annotations
+
+import configparser
+import dataclasses
+import difflib
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from .errors import ConfigError
+
+DEFAULT_PATH = Path("/etc/delayed_job.conf")
+
+
+def _list(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.replace("\n", ",").split(",") if part.strip())
+
+
+def _bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "yes", "true", "on"):
+        return True
+    if lowered in ("0", "no", "false", "off"):
+        return False
+    raise ValueError(f"not a boolean: {text!r}")
+
+
+def _optional_int(text: str) -> int | None:
+    return int(text) if text.strip() else None
+
+
+@dataclass(frozen=True)
+class Setting:
+    """Where a setting lives and how its text becomes a value."""
+
+    section: str
+    parse: Callable[[str], Any]
+    env: str
+
+
+SETTINGS: dict[str, Setting] = {
+    "url": Setting("database", str, "DJ_DATABASE_URL"),
+    "password_file": Setting("database", str, "DJ_PASSWORD_FILE"),
+    "allowed_modules": Setting("jobs", _list, "DJ_ALLOWED_MODULES"),
+    "max_attempts": Setting("jobs", int, "DJ_MAX_ATTEMPTS"),
+    "max_run_time": Setting("jobs", float, "DJ_MAX_RUN_TIME"),
+    "backoff_scale": Setting("jobs", float, "DJ_BACKOFF_SCALE"),
+    "max_payload_bytes": Setting("jobs", int, "DJ_MAX_PAYLOAD_BYTES"),
+    "session_factory": Setting("jobs", str, "DJ_SESSION_FACTORY"),
+    "queues": Setting("worker", _list, "DJ_QUEUES"),
+    "min_priority": Setting("worker", _optional_int, "DJ_MIN_PRIORITY"),
+    "max_priority": Setting("worker", _optional_int, "DJ_MAX_PRIORITY"),
+    "sleep_delay": Setting("worker", float, "DJ_SLEEP_DELAY"),
+    "batch_size": Setting("worker", int, "DJ_BATCH_SIZE"),
+    "max_jobs": Setting("worker", int, "DJ_MAX_JOBS"),
+    "max_rss": Setting("worker", int, "DJ_MAX_RSS"),
+    "workers": Setting("daemon", int, "DJ_WORKERS"),
+    "pools": Setting("daemon", _list, "DJ_POOLS"),
+    "graceful_timeout": Setting("daemon", float, "DJ_GRACEFUL_TIMEOUT"),
+    "heartbeat_interval": Setting("daemon", float, "DJ_HEARTBEAT_INTERVAL"),
+    "heartbeat_timeout": Setting("daemon", float, "DJ_HEARTBEAT_TIMEOUT"),
+    "hostname": Setting("daemon", str, "DJ_HOSTNAME"),
+    "pidfile": Setting("daemon", str, "DJ_PIDFILE"),
+    "log_file": Setting("daemon", str, "DJ_LOG_FILE"),
+    "log_level": Setting("daemon", str, "DJ_LOG_LEVEL"),
+    "sentinel_dir": Setting("long_jobs", str, "DJ_SENTINEL_DIR"),
+}
+SECTIONS = sorted({s.section for s in SETTINGS.values()})
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every setting with its default; see ``etc/delayed_job.conf`` for their meaning."""
+
+    url: str = "sqlite:///delayed_job.sqlite3"
+    password_file: str = ""
+    allowed_modules: tuple[str, ...] = ()
+    max_attempts: int = 25
+    max_run_time: float = 4 * 3600.0
+    backoff_scale: float = 1.0
+    max_payload_bytes: int = 1024 * 1024
+    session_factory: str = ""
+    queues: tuple[str, ...] = ()
+    min_priority: int | None = None
+    max_priority: int | None = None
+    sleep_delay: float = 5.0
+    batch_size: int = 1
+    max_jobs: int = 0
+    max_rss: int = 0
+    workers: int = 1
+    pools: tuple[str, ...] = ()
+    graceful_timeout: float = 30.0
+    heartbeat_interval: float = 10.0
+    heartbeat_timeout: float = 120.0
+    hostname: str = field(default_factory=socket.gethostname)
+    pidfile: str = "/run/delayed_job/delayed_job.pid"
+    log_file: str = ""
+    log_level: str = "INFO"
+    sentinel_dir: str = "/var/lib/delayed_job"
+
+    def replace(self, **changes: Any) -> "Config":
+        """A copy with ``changes`` applied and validated."""
+        return validate(dataclasses.replace(self, **changes))
+
+    @property
+    def safe_url(self) -> str:
+        """The database URL with any password masked, for logs and errors."""
+        return mask_url(self.url)
+
+
+def mask_url(url: str) -> str:
+    """``url`` with its password replaced by ``***``; the text itself if unparsable."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparsable database url>"
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Layer defaults, the INI file, ``DJ_*`` variables and ``overrides`` (flags)."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    file = _config_path(path, env)
+    if file is not None:
+        values.update(_read_file(file))
+    for key, setting in SETTINGS.items():
+        if setting.env in env:
+            values[key] = _parse(key, env[setting.env], setting.env)
+    for key, value in (overrides or {}).items():
+        if key not in SETTINGS:
+            raise ConfigError(f"unknown setting {key!r}")
+        if value is not None:
+            values[key] = _parse(key, value, f"--{key.replace('_', '-')}") if isinstance(value, str) else value
+    return validate(Config(**values))
+
+
+def _config_path(path: Any, env: Mapping[str, str]) -> Path | None:
+    if path:
+        chosen = Path(path)
+    elif env.get("DJ_CONFIG"):
+        chosen = Path(env["DJ_CONFIG"])
+    else:
+        return DEFAULT_PATH if DEFAULT_PATH.is_file() else None
+    if not chosen.is_file():
+        raise ConfigError(f"config file not found: {chosen}")
+    return chosen
+
+
+def _read_file(file: Path) -> dict[str, Any]:
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(file, encoding="utf-8")
+    except (configparser.Error, OSError, UnicodeDecodeError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"{file}: cannot parse: {first}") from None
+    values: dict[str, Any] = {}
+    for section in parser.sections():
+        if section not in SECTIONS:
+            raise ConfigError(f"{file}: unknown section [{section}]{_suggest(section, SECTIONS)}")
+        for key, text in parser.items(section):
+            setting = SETTINGS.get(key)
+            if setting is None or setting.section != section:
+                known = [k for k, s in SETTINGS.items() if s.section == section]
+                raise ConfigError(f"{file}: unknown key {key!r} in [{section}]{_suggest(key, known)}")
+            values[key] = _parse(key, text, f"{file}: [{section}] {key}")
+    return values
+
+
+def _parse(key: str, text: str, where: str) -> Any:
+    try:
+        return SETTINGS[key].parse(text)
+    except ValueError:
+        raise ConfigError(f"{where}: invalid value {text!r} for {key}") from None
+
+
+def _suggest(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def validate(config: Config) -> Config:
+    """Check ranges and read the password file; return the config ready to use."""
+    checks = [
+        (config.max_attempts >= 1, "max_attempts must be at least 1"),
+        (config.max_run_time > 0, "max_run_time must be positive"),
+        (config.backoff_scale >= 0, "backoff_scale must not be negative"),
+        (config.max_payload_bytes > 0, "max_payload_bytes must be positive"),
+        (config.sleep_delay > 0, "sleep_delay must be positive"),
+        (config.batch_size >= 1, "batch_size must be at least 1"),
+        (config.max_jobs >= 0, "max_jobs must not be negative"),
+        (config.max_rss >= 0, "max_rss must not be negative"),
+        (config.workers >= 1, "workers must be at least 1"),
+        (config.graceful_timeout >= 0, "graceful_timeout must not be negative"),
+        (config.heartbeat_timeout > config.heartbeat_interval > 0,
+         "heartbeat_timeout must exceed heartbeat_interval, both positive"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)
+    _check_url(config.url)
+    if config.password_file:
+        return dataclasses.replace(config, url=_with_password(config.url, config.password_file), password_file="")
+    return config
+
+
+def _check_url(url: str) -> None:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        make_url(url)
+    except ArgumentError:
+        raise ConfigError(f"malformed database url: {mask_url(url)}") from None
+
+
+def _with_password(url: str, password_file: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        password = Path(password_file).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot read password_file {password_file}: {exc.strerror}") from None
+    return make_url(url).set(password=password).render_as_string(hide_password=False)

@@ -1,0 +1,44 @@
+"""Exception types shared across modules.
+
+Every error an operator or application can cause derives from ``DJError`` so
+the CLIs can print it as one line and exit non-zero, never as a traceback.
+"""
+
+
+class DJError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+class ConfigError(DJError):
+    """The configuration file, environment or flags are invalid."""
+
+
+class EnqueueError(DJError):
+    """A job was refused at enqueue: bad target, disallowed module, bad arguments."""
+
+
+class DeserializationError(DJError):
+    """A stored handler cannot be turned back into something to run.
+
+    Raised for malformed JSON, unknown or disallowed targets and deleted
+    records. The worker fails the job for good: retrying cannot fix it.
+    """
+
+
+class DatabaseError(DJError):
+    """The database is unreachable or refused us; the message hides passwords."""
+
+
+class UnknownJobError(DJError):
+    """No job has the id an operator asked for."""
+
+
+class JobTimeout(BaseException):
+    """A job ran past its max run time.
+
+    A BaseException so that a job's own ``except Exception`` cannot swallow it.
+    """
+
+
+class WorkerInterrupted(BaseException):
+    """The worker was told to stop now (second Ctrl-C); the job in hand is released."""

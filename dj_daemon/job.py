@@ -1,0 +1,90 @@
+"""Jobs as values: a queued row (``Job``) and a row about to be inserted (``NewJob``).
+
+Nothing here touches the database or the clock; the store builds these
+from rows and passes ``now`` in.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Mapping
+
+
+def utcnow() -> datetime:
+    """Naive UTC now: what every time column stores."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """A job ready to insert: its JSON handler and scheduling fields."""
+
+    handler: str
+    name: str
+    queue: str | None = None
+    priority: int = 0
+    run_at: datetime | None = None
+
+    def to_row(self, now: datetime) -> dict[str, Any]:
+        """The ``delayed_jobs`` row; a missing ``run_at`` means now."""
+        return {
+            "handler": self.handler,
+            "queue": self.queue,
+            "priority": self.priority,
+            "run_at": self.run_at or now,
+            "attempts": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+
+
+@dataclass(frozen=True)
+class Job:
+    """One row of ``delayed_jobs`` as the worker and the CLIs see it."""
+
+    id: int
+    priority: int
+    attempts: int
+    handler: str
+    queue: str | None
+    run_at: datetime
+    locked_at: datetime | None = None
+    locked_by: str | None = None
+    failed_at: datetime | None = None
+    last_error: str | None = None
+    created_at: datetime | None = None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> "Job":
+        """Build from a result row mapping (extra columns are ignored)."""
+        return cls(**{name: row[name] for name in cls.__dataclass_fields__ if name in row})
+
+    @property
+    def name(self) -> str:
+        """A display name from the handler, e.g. ``mailer:send``; never raises."""
+        return display_name(self.handler)
+
+    @property
+    def state(self) -> str:
+        """``failed``, ``running`` or ``waiting``: what the jobs CLI shows."""
+        if self.failed_at is not None:
+            return "failed"
+        return "running" if self.locked_by else "waiting"
+
+    def log_context(self) -> str:
+        """``id=7 mailer:send queue=mail attempt=2``, for one-line logs."""
+        return f"id={self.id} {self.name} queue={self.queue or '-'} attempt={self.attempts + 1}"
+
+
+def display_name(handler: str) -> str:
+    """The target or receiver class named by a handler, or ``<malformed>``."""
+    try:
+        data = json.loads(handler)
+        if "target" in data:
+            return str(data["target"])
+        receiver = data["receiver"]
+        owner = receiver.get("__dj_object__") or receiver.get("__dj_record__")
+        return f"{owner}#{data['method']}"
+    except Exception:
+        return "<malformed>"

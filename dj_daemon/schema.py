@@ -1,0 +1,82 @@
+"""The tables, in SQLAlchemy Core: the work queue, tracked states, worker heartbeats.
+
+Times are naive UTC with microseconds (``DATETIME(6)`` on MySQL), so that
+ordering by ``run_at`` and comparing lock ages agree on every dialect.
+"""
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table, Text,
+)
+from sqlalchemy.dialects import mysql
+from sqlalchemy.engine import Engine
+
+metadata = MetaData()
+
+#: BIGINT ids on the servers, INTEGER on SQLite where only that autoincrements.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+#: Microsecond timestamps: MySQL's plain DATETIME would drop the fraction.
+Time = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+#: Handlers and tracebacks can exceed MySQL's 64 KiB TEXT.
+LongText = Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
+
+delayed_jobs = Table(
+    "delayed_jobs",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("priority", Integer, nullable=False, default=0),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("handler", LongText, nullable=False),
+    Column("last_error", LongText),
+    Column("run_at", Time, nullable=False),
+    Column("locked_at", Time),
+    Column("locked_by", String(255)),
+    Column("failed_at", Time),
+    Column("queue", String(255)),
+    Column("created_at", Time, nullable=False),
+    Column("updated_at", Time, nullable=False),
+    # The reservation query filters ready rows and orders by priority, run_at.
+    Index("ix_delayed_jobs_ready", "priority", "run_at", "id"),
+    Index("ix_delayed_jobs_locked_by", "locked_by"),
+    Index("ix_delayed_jobs_queue", "queue"),
+)
+
+tracked_jobs = Table(
+    "delayed_job_states",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("job_class", String(255), nullable=False),
+    Column("identifier", String(255), nullable=False),
+    Column("gate", String(16), nullable=False, default="none"),
+    Column("state", String(32), nullable=False),
+    Column("hostname", String(255)),
+    Column("delayed_job_id", Id),
+    Column("queue", String(255)),
+    Column("priority", Integer, nullable=False, default=0),
+    Column("payload", LongText, nullable=False),
+    Column("last_error", LongText),
+    Column("created_at", Time, nullable=False),
+    Column("updated_at", Time, nullable=False),
+    Column("started_at", Time),
+    Column("finished_at", Time),
+    Index("ix_delayed_job_states_state", "state"),
+    Index("ix_delayed_job_states_identifier", "job_class", "identifier"),
+    Index("ix_delayed_job_states_job", "delayed_job_id"),
+)
+
+workers = Table(
+    "delayed_job_workers",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("hostname", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", Time, nullable=False),
+    Column("last_seen", Time, nullable=False),
+    Column("current_job_id", Id),
+    Index("ix_delayed_job_workers_host", "hostname"),
+)
+
+
+def create_all(engine: Engine) -> None:
+    """Create missing tables and indexes; existing ones are left as they are."""
+    metadata.create_all(engine, checkfirst=True)

@@ -1,0 +1,207 @@
+"""The queue store: one face over every dialect.
+
+Callers see ``insert``, ``reserve``, ``complete``, ``reschedule``, ``fail``,
+``release_locks_of`` and the operators' ``get``/``jobs``/``retry``/``delete``/
+``clear``. Each statement runs in a short transaction that is retried on
+MySQL deadlocks and lock-wait timeouts, which InnoDB can raise on any
+statement; every transaction here is safe to run again from its start.
+"""
+from __future__ import annotations
+
+import random
+import time
+from datetime import datetime
+from types import ModuleType
+from typing import Any, Callable, Iterable, TypeVar
+
+from sqlalchemy import create_engine, delete, func, select, update
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError, SQLAlchemyError
+
+from ..config import Config, mask_url
+from ..errors import DatabaseError, UnknownJobError
+from ..job import Job, NewJob, utcnow
+from ..schema import create_all, delayed_jobs as dj
+from . import common, mysql, postgresql, sqlite
+from .common import Filters
+
+__all__ = ["Store", "Filters", "open_store"]
+T = TypeVar("T")
+DIALECTS: dict[str, ModuleType] = {"sqlite": sqlite, "mysql": mysql, "mariadb": mysql, "postgresql": postgresql}
+TX_ATTEMPTS = 8
+
+
+def open_store(config: Config) -> "Store":
+    """A store on ``config.url``; a bad URL or missing driver is a one-line ``DatabaseError``."""
+    try:
+        url = make_url(config.url)
+        dialect = DIALECTS.get(url.get_backend_name())
+        if dialect is None:
+            raise DatabaseError(f"unsupported database {url.get_backend_name()!r} in {mask_url(config.url)}")
+        engine = create_engine(url, **dialect.engine_options())
+    except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+        raise DatabaseError(f"cannot use database {mask_url(config.url)}: {exc}") from None
+    dialect.prepare(engine)
+    return Store(engine, dialect, config.safe_url)
+
+
+def describe(exc: BaseException, safe_url: str) -> str:
+    """One line for a database error, naming the masked URL and the server's message."""
+    orig = getattr(exc, "orig", None) or exc
+    args = getattr(orig, "args", ())
+    message = args[1] if len(args) > 1 and isinstance(args[0], int) else str(orig)
+    return f"database error on {safe_url}: {str(message).splitlines()[0] if message else type(orig).__name__}"
+
+
+def _retryable(exc: DBAPIError) -> bool:
+    args = getattr(exc.orig, "args", ())
+    if args and args[0] in mysql.RETRYABLE_CODES:
+        return True
+    return "database is locked" in str(exc.orig)
+
+
+class Store:
+    """The work queue in one database; safe to use from one process at a time."""
+
+    def __init__(self, engine: Engine, dialect: ModuleType, safe_url: str,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self.engine = engine
+        self.safe_url = safe_url
+        self.clock = clock
+        self._dialect = dialect
+        self._skip_locked: bool | None = None
+
+    # -- plumbing -----------------------------------------------------------
+    def transaction(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` in a transaction, again on deadlock; other failures become ``DatabaseError``."""
+        for attempt in range(TX_ATTEMPTS):
+            try:
+                with self.engine.begin() as conn:
+                    return work(conn)
+            except DBAPIError as exc:
+                if attempt + 1 < TX_ATTEMPTS and _retryable(exc):
+                    time.sleep(random.uniform(0, 0.01 * 2**attempt))
+                    continue
+                raise DatabaseError(describe(exc, self.safe_url)) from exc
+            except SQLAlchemyError as exc:
+                raise DatabaseError(describe(exc, self.safe_url)) from exc
+        raise AssertionError("unreachable")
+
+    def create_schema(self) -> None:
+        """Create the tables and indexes that are missing (``delayed_job db init``)."""
+        try:
+            create_all(self.engine)
+        except SQLAlchemyError as exc:
+            raise DatabaseError(describe(exc, self.safe_url)) from exc
+
+    def dispose(self) -> None:
+        """Close pooled connections (before a fork, or at exit)."""
+        self.engine.dispose()
+
+    @property
+    def skip_locked(self) -> bool:
+        """Whether this server has ``SKIP LOCKED``, asked once."""
+        if self._skip_locked is None:
+            try:
+                self._skip_locked = self._dialect.supports_skip_locked(self.engine)
+            except OperationalError as exc:
+                raise DatabaseError(describe(exc, self.safe_url)) from exc
+        return self._skip_locked
+
+    # -- the job's way --------------------------------------------------------
+    def insert(self, jobs: Iterable[NewJob], connection: Connection | None = None) -> list[int]:
+        """Insert jobs in one multi-row INSERT, in ``connection``'s transaction if given."""
+        now = self.clock()
+        rows = [job.to_row(now) for job in jobs]
+        if not rows:
+            return []
+
+        def work(conn: Connection) -> list[int]:
+            if len(rows) == 1:
+                return [conn.execute(dj.insert(), rows[0]).inserted_primary_key[0]]
+            conn.execute(dj.insert().values(rows))
+            return []
+
+        return work(connection) if connection is not None else self.transaction(work)
+
+    def reserve(self, worker: str, filters: Filters, limit: int = 1) -> list[Job]:
+        """Lock up to ``limit`` ready jobs for ``worker``, best priority first."""
+        skip_locked = self.skip_locked
+
+        def work(conn: Connection) -> list[Job]:
+            now = self.clock()
+            if skip_locked or self._dialect is sqlite:
+                return common.reserve_locking(conn, worker, filters, now, limit, skip_locked)
+            return common.reserve_optimistic(conn, worker, filters, now, limit)
+
+        return self.transaction(work)
+
+    def complete(self, job: Job) -> None:
+        """A finished job's row goes away (only while this worker still holds it)."""
+        self.transaction(lambda conn: conn.execute(
+            delete(dj).where(dj.c.id == job.id, dj.c.locked_by == job.locked_by)))
+
+    def reschedule(self, job: Job, attempts: int, error: str, run_at: datetime | None) -> None:
+        """Record a failed run: try again at ``run_at``, or fail for good when it is None."""
+        values = common.changes_on_failure(attempts, error, self.clock(), run_at=run_at)
+        self.transaction(lambda conn: conn.execute(
+            update(dj).where(dj.c.id == job.id, dj.c.locked_by == job.locked_by).values(**values)))
+
+    def release_locks_of(self, worker: str, error: str) -> int:
+        """Unlock every job ``worker`` holds, counting an attempt and saying why in ``last_error``."""
+        now = self.clock()
+        return self.transaction(lambda conn: conn.execute(
+            update(dj).where(dj.c.locked_by == worker)
+            .values(attempts=dj.c.attempts + 1, last_error=error, locked_at=None, locked_by=None,
+                    run_at=now, updated_at=now)).rowcount)
+
+    # -- the operators' verbs -------------------------------------------------
+    def get(self, job_id: int) -> Job:
+        row = self.transaction(lambda conn: conn.execute(select(dj).where(dj.c.id == job_id)).mappings().first())
+        if row is None:
+            raise UnknownJobError(f"no job with id {job_id}")
+        return Job.from_row(row)
+
+    def jobs(self, *, failed: bool | None = None, queue: str | None = None, limit: int = 100) -> list[Job]:
+        """Jobs in the queue, oldest first; ``failed`` narrows to failed or to not-failed ones."""
+        query = select(dj).order_by(dj.c.id).limit(limit)
+        if failed is not None:
+            query = query.where(dj.c.failed_at.is_not(None) if failed else dj.c.failed_at.is_(None))
+        if queue is not None:
+            query = query.where(dj.c.queue == queue)
+        return self.transaction(lambda conn: [Job.from_row(r) for r in conn.execute(query).mappings()])
+
+    def retry(self, job_id: int) -> Job:
+        """Make a failed (or waiting) job run now, as delayed_job's ``retry``; attempts start over."""
+        now = self.clock()
+        self._change(job_id, update(dj).where(dj.c.locked_by.is_(None)).values(
+            failed_at=None, attempts=0, run_at=now, updated_at=now))
+        return self.get(job_id)
+
+    def delete(self, job_id: int) -> None:
+        """Remove a job that is not running."""
+        self._change(job_id, delete(dj).where(dj.c.locked_by.is_(None)))
+
+    def _change(self, job_id: int, statement: Any) -> None:
+        def work(conn: Connection) -> None:
+            if conn.execute(statement.where(dj.c.id == job_id)).rowcount == 0:
+                exists = conn.execute(select(dj.c.id).where(dj.c.id == job_id)).first()
+                raise UnknownJobError(f"job {job_id} is running; try again when it is done"
+                                      if exists else f"no job with id {job_id}")
+        self.transaction(work)
+
+    def clear(self, queue: str | None = None) -> int:
+        """Delete every job not running (of ``queue`` if given); returns how many."""
+        statement = delete(dj).where(dj.c.locked_by.is_(None))
+        if queue is not None:
+            statement = statement.where(dj.c.queue == queue)
+        return self.transaction(lambda conn: conn.execute(statement).rowcount)
+
+    def counts(self) -> dict[str, int]:
+        """How many jobs are waiting, running and failed."""
+        state = (dj.c.failed_at.is_not(None), dj.c.locked_by.is_not(None))
+        query = select(*state, func.count()).group_by(*state)
+        totals = {"waiting": 0, "running": 0, "failed": 0}
+        for failed, locked, count in self.transaction(lambda conn: conn.execute(query).all()):
+            totals["failed" if failed else "running" if locked else "waiting"] += count
+        return totals

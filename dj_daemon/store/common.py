@@ -1,0 +1,101 @@
+"""Dialect-neutral statements the store face is built from.
+
+The one ``ready`` predicate lives here, shared by every way of reserving.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
+
+from ..job import Job
+from ..schema import delayed_jobs as dj
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which jobs a worker takes: queues (empty: any), a priority range, the lock age limit."""
+
+    queues: tuple[str, ...] = ()
+    min_priority: int | None = None
+    max_priority: int | None = None
+    max_run_time: float = 4 * 3600.0
+
+
+def ready(filters: Filters, now: datetime) -> ColumnElement[bool]:
+    """Runnable now: due, not failed, unlocked or locked longer than max run time."""
+    stale = now - timedelta(seconds=filters.max_run_time)
+    clauses = [
+        dj.c.run_at <= now,
+        dj.c.failed_at.is_(None),
+        or_(dj.c.locked_at.is_(None), dj.c.locked_at < stale),
+    ]
+    if filters.queues:
+        clauses.append(dj.c.queue.in_(filters.queues))
+    if filters.min_priority is not None:
+        clauses.append(dj.c.priority >= filters.min_priority)
+    if filters.max_priority is not None:
+        clauses.append(dj.c.priority <= filters.max_priority)
+    return and_(*clauses)
+
+
+ORDER = (dj.c.priority, dj.c.run_at, dj.c.id)
+
+
+def stamp(conn: Connection, ids: list[int], worker: str, now: datetime) -> None:
+    """Mark ``ids`` as locked by ``worker``."""
+    conn.execute(update(dj).where(dj.c.id.in_(ids)).values(locked_at=now, locked_by=worker, updated_at=now))
+
+
+def reserve_locking(conn: Connection, worker: str, filters: Filters, now: datetime,
+                    limit: int, skip_locked: bool) -> list[Job]:
+    """Select ready rows (row-locked, skipping rows others hold, where supported), then stamp them.
+
+    On SQLite the transaction is already ``BEGIN IMMEDIATE``, which serialises
+    writers, so the plain select is safe there.
+    """
+    query = select(dj).where(ready(filters, now)).order_by(*ORDER).limit(limit)
+    if skip_locked:
+        query = query.with_for_update(skip_locked=True)
+    rows = conn.execute(query).mappings().all()
+    if not rows:
+        return []
+    stamp(conn, [row["id"] for row in rows], worker, now)
+    return [Job.from_row({**row, "locked_at": now, "locked_by": worker}) for row in rows]
+
+
+def reserve_optimistic(conn: Connection, worker: str, filters: Filters, now: datetime,
+                       limit: int) -> list[Job]:
+    """delayed_job's fallback: claim with one guarded ``UPDATE``, then read back what we got.
+
+    The candidate ids come through a derived table, which MySQL allows where
+    it refuses ``LIMIT`` in an ``IN`` subquery; ``ready`` is repeated in the
+    UPDATE itself so that a row another worker claimed first is not taken.
+    """
+    candidates = select(dj.c.id).where(ready(filters, now)).order_by(*ORDER).limit(limit).subquery("c")
+    claimed = conn.execute(
+        update(dj)
+        .where(dj.c.id.in_(select(candidates.c.id)), ready(filters, now))
+        .values(locked_at=now, locked_by=worker, updated_at=now)
+    ).rowcount
+    if not claimed:
+        return []
+    rows = conn.execute(
+        select(dj).where(dj.c.locked_by == worker, dj.c.locked_at == now).order_by(*ORDER)
+    ).mappings().all()
+    return [Job.from_row(row) for row in rows]
+
+
+def changes_on_failure(attempts: int, error: str, now: datetime, *, run_at: datetime | None) -> dict[str, Any]:
+    """Column values for a failed run: rescheduled at ``run_at``, or failed for good if None."""
+    values: dict[str, Any] = {"attempts": attempts, "last_error": error, "locked_at": None,
+                              "locked_by": None, "updated_at": now}
+    if run_at is None:
+        values["failed_at"] = now
+    else:
+        values["run_at"] = run_at
+    return values

@@ -1,0 +1,32 @@
+"""MySQL and MariaDB: READ COMMITTED, and SKIP LOCKED where the server has it.
+
+At REPEATABLE READ, InnoDB's gap locks made batched SKIP LOCKED reservations
+deadlock on this project's MariaDB; READ COMMITTED does not take them.
+``SKIP LOCKED`` exists from MySQL 8.0.1 and MariaDB 10.6; older servers use
+the optimistic reservation.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+#: Deadlock found / lock wait timeout: the transaction is retried from its start.
+RETRYABLE_CODES = frozenset({1213, 1205})
+
+
+def engine_options() -> dict[str, Any]:
+    return {"isolation_level": "READ COMMITTED", "pool_pre_ping": True, "pool_recycle": 3600,
+            "connect_args": {"connect_timeout": 10}}
+
+
+def prepare(engine: Engine) -> None:
+    """Nothing to install: the options above are enough."""
+
+
+def supports_skip_locked(engine: Engine) -> bool:
+    """Ask the server its version (the dialect caches it after the first connect)."""
+    with engine.connect() as conn:
+        version = conn.dialect.server_version_info or ()
+        is_mariadb = bool(getattr(conn.dialect, "is_mariadb", False))
+    return version >= ((10, 6) if is_mariadb else (8, 0, 1))

@@ -1,0 +1,18 @@
+"""PostgreSQL: SKIP LOCKED at READ COMMITTED, its default."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+
+def engine_options() -> dict[str, Any]:
+    return {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
+
+
+def prepare(engine: Engine) -> None:
+    """Nothing to install."""
+
+
+def supports_skip_locked(engine: Engine) -> bool:
+    return True

@@ -1,0 +1,183 @@
+"""One process's loop: reserve -> run -> record, sleeping only when idle.
+
+A stop request (SIGTERM, or a first Ctrl-C) lets the job in hand finish; a
+second one interrupts it, and the job is unlocked with an attempt counted.
+Jobs run in this process's main thread under a ``max_run_time`` deadline.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import select
+import signal
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from . import payload
+from .config import Config
+from .errors import DeserializationError, JobTimeout, WorkerInterrupted
+from .job import Job
+from .records import RecordLoader
+from .retry import Policy, policy_for
+from .store import Filters, Store
+from .timeouts import deadline
+
+log = logging.getLogger("dj_daemon.worker")
+MAX_ERROR_CHARS = 8000
+
+
+@dataclass
+class Stats:
+    """What a worker did: jobs that succeeded and jobs that failed (retried or given up)."""
+
+    succeeded: int = 0
+    failed: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.succeeded + self.failed
+
+
+def format_error(exc: BaseException) -> str:
+    """``Class: message`` then the traceback, trimmed from the top to fit the column."""
+    text = f"{type(exc).__name__}: {exc}\n" + "".join(traceback.format_tb(exc.__traceback__))
+    return text if len(text) <= MAX_ERROR_CHARS else text[:200] + "\n...\n" + text[-(MAX_ERROR_CHARS - 210):]
+
+
+def filters_from(config: Config) -> Filters:
+    return Filters(config.queues, config.min_priority, config.max_priority, config.max_run_time)
+
+
+class Worker:
+    """Works jobs from one store until told to stop (or, for ``work_off``, until none is left)."""
+
+    def __init__(self, config: Config, store: Store, name: str | None = None) -> None:
+        self.config = config
+        self.store = store
+        self.name = name or f"{config.hostname}:{os.getpid()}"
+        self.filters = filters_from(config)
+        self.stats = Stats()
+        self.stopping = False
+        self._in_job = False
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
+        self._session_factory = self._load_session_factory()
+
+    def _load_session_factory(self) -> Callable[[], Any] | None:
+        if not self.config.session_factory:
+            return None
+        return payload.resolve(self.config.session_factory, ("*",))
+
+    # -- stopping -------------------------------------------------------------
+    def install_signal_handlers(self) -> None:
+        """TERM and INT stop after the current job; a second one interrupts it."""
+        signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._on_stop_signal)
+
+    def _on_stop_signal(self, signum: int, frame: object) -> None:
+        if self.stopping and self._in_job:
+            raise WorkerInterrupted(f"interrupted by {signal.Signals(signum).name}")
+        self.stopping = True
+
+    def request_stop(self) -> None:
+        """Stop after the current job (callable from another thread)."""
+        self.stopping = True
+        try:
+            os.write(self._wake_w, b"\0")
+        except BlockingIOError:
+            pass
+
+    def _sleep(self, seconds: float) -> None:
+        """Idle until ``seconds`` pass or a signal or ``request_stop`` wakes us."""
+        ready, _, _ = select.select([self._wake_r], [], [], seconds)
+        if ready:
+            os.read(self._wake_r, 4096)
+
+    # -- the loop ---------------------------------------------------------------
+    def run(self, exit_when_empty: bool = False) -> Stats:
+        """Reserve and run jobs until stopped, or until the queue is empty if asked."""
+        while not self.stopping:
+            if self.config.max_jobs and self.stats.total >= self.config.max_jobs:
+                break
+            jobs = self.store.reserve(self.name, self.filters, 1)
+            if not jobs:
+                if exit_when_empty:
+                    break
+                self._sleep(self.config.sleep_delay)
+                continue
+            for job in jobs:
+                self.run_job(job)
+        return self.stats
+
+    def run_job(self, job: Job) -> bool:
+        """Run one reserved job and record the outcome; True when it succeeded."""
+        started = time.monotonic()
+        log.info("job start %s", job.log_context())
+        loader = RecordLoader(self._session_factory)
+        try:
+            call = payload.decode(job.handler, self.config.allowed_modules, loader)
+        except DeserializationError as exc:
+            loader.finish(False)
+            return self._failed(job, None, exc, started)
+        policy = policy_for(call.owner, self.config)
+        try:
+            self._perform(call, job, policy, loader)
+        except WorkerInterrupted as exc:
+            self.store.reschedule(job, job.attempts + 1, format_error(exc), self.store.clock())
+            raise
+        except (Exception, JobTimeout) as exc:
+            return self._failed(job, call.owner, exc, started, policy)
+        finally:
+            _hook(call.owner, "after", job)
+        self.store.complete(job)
+        self.stats.succeeded += 1
+        log.info("job done %s in %.3fs", job.log_context(), time.monotonic() - started)
+        _hook(call.owner, "success", job)
+        return True
+
+    def _perform(self, call: payload.Call, job: Job, policy: Policy, loader: RecordLoader) -> None:
+        """``before`` hook, the call itself and the record session's commit, all under the deadline."""
+        ok = False
+        self._in_job = True
+        try:
+            with deadline(policy.max_run_time):
+                hook = getattr(call.owner, "before", None)
+                if callable(hook):
+                    hook(job)
+                call.run()
+                ok = True
+                loader.finish(True)
+        finally:
+            self._in_job = False
+            if not ok:
+                loader.finish(False)
+
+    def _failed(self, job: Job, owner: Any, exc: BaseException, started: float,
+                policy: Policy | None = None) -> bool:
+        """Count the attempt; reschedule with backoff, or fail for good (no policy: cannot retry)."""
+        attempts = job.attempts + 1
+        give_up = policy is None or policy.gives_up(attempts)
+        run_at = None if give_up else policy.next_run_at(attempts, self.store.clock())
+        self.store.reschedule(job, attempts, format_error(exc), run_at)
+        self.stats.failed += 1
+        verdict = "failed for good" if give_up else f"failed, retry at {run_at:%Y-%m-%d %H:%M:%S}"
+        log.warning("job %s %s in %.3fs: %s: %s", verdict, job.log_context(), time.monotonic() - started,
+                    type(exc).__name__, exc)
+        _hook(owner, "error", job, exc)
+        if give_up:
+            _hook(owner, "failure", job)
+        return False
+
+
+def _hook(owner: Any, name: str, *args: Any) -> None:
+    """Call a job's hook; its own failure is logged and does not change the job's outcome."""
+    hook = getattr(owner, name, None)
+    if not callable(hook):
+        return
+    try:
+        hook(*args)
+    except Exception:
+        log.exception("%s hook of job %s raised", name, args[0].id)

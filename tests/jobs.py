@@ -1,0 +1,110 @@
+"""Job functions and classes the tests enqueue; each leaves a side effect to count."""
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from sqlalchemy import Integer, String, create_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+
+from dj_daemon import job
+
+
+def record(path: str, token: Any) -> None:
+    """Append one line: the test counts runs from this file (O_APPEND writes are atomic)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, f"{token}\n".encode())
+    finally:
+        os.close(fd)
+
+
+def runs(path: str) -> list[str]:
+    """The tokens recorded so far."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read().split()
+    except FileNotFoundError:
+        return []
+
+
+def noop() -> None:
+    """Does nothing; for counting throughput."""
+
+
+def always_fails(path: str) -> None:
+    record(path, "ran")
+    raise ValueError("this job always fails")
+
+
+def fails_until_file_exists(path: str, flag: str) -> None:
+    record(path, "ran")
+    if not os.path.exists(flag):
+        raise RuntimeError("flag file missing")
+
+
+def sleep_then_record(path: str, seconds: float, token: str = "done") -> None:
+    record(path, "started")
+    time.sleep(seconds)
+    record(path, token)
+
+
+@job(queue="mail", priority=3, max_attempts=2, backoff=0)
+def decorated(path: str, token: str) -> str:
+    record(path, token)
+    return token
+
+
+EVENTS: list[str] = []
+
+
+def remember(name: str) -> Any:
+    return lambda *args: EVENTS.append(name)
+
+
+@job(before=remember("before"), after=remember("after"), success=remember("success"),
+     error=remember("error"), failure=remember("failure"), max_attempts=1)
+def hooked(fail: bool) -> None:
+    EVENTS.append("perform")
+    if fail:
+        raise RuntimeError("hooked job failed")
+
+
+class Newsletter:
+    """A perform-object; its attributes travel as JSON."""
+
+    max_attempts = 4
+    queue = "newsletters"
+
+    def __init__(self, path: str, text: str, emails: list[str]) -> None:
+        self.path, self.text, self.emails = path, text, emails
+
+    def perform(self) -> None:
+        for email in self.emails:
+            record(self.path, f"{email}:{self.text}")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Photo(Base):
+    """An ORM record for the "special smarts" tests."""
+
+    __tablename__ = "photos"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(String(100))
+    uploaded: Mapped[str] = mapped_column(String(100), default="no")
+
+    def upload(self, size: int) -> None:
+        self.uploaded = f"yes:{size}"
+
+
+def caption(photo: Photo, path: str) -> None:
+    record(path, photo.title)
+
+
+def photo_session() -> Any:
+    """The session factory the worker loads through (``session_factory = tests.jobs:photo_session``)."""
+    return sessionmaker(create_engine(os.environ["DJ_TEST_PHOTO_URL"]))()
