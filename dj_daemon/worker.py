@@ -130,12 +130,11 @@ class Worker:
             raise
         except (Exception, JobTimeout) as exc:
             return self._failed(job, call.owner, exc, started, policy)
-        finally:
-            _hook(call.owner, "after", job)
+        _hook(call.owner, "success", job)
+        _hook(call.owner, "after", job)
         self.store.complete(job)
         self.stats.succeeded += 1
         log.info("job done %s in %.3fs", job.log_context(), time.monotonic() - started)
-        _hook(call.owner, "success", job)
         return True
 
     def _perform(self, call: payload.Call, job: Job, policy: Policy, loader: RecordLoader) -> None:
@@ -157,7 +156,13 @@ class Worker:
 
     def _failed(self, job: Job, owner: Any, exc: BaseException, started: float,
                 policy: Policy | None = None) -> bool:
-        """Count the attempt; reschedule with backoff, or fail for good (no policy: cannot retry)."""
+        """Count the attempt; reschedule with backoff, or fail for good (no policy: cannot retry).
+
+        Hooks run in delayed_job's order: ``error``, ``after``, then ``failure``
+        once the job is marked failed for good.
+        """
+        _hook(owner, "error", job, exc)
+        _hook(owner, "after", job)
         attempts = job.attempts + 1
         give_up = policy is None or policy.gives_up(attempts)
         run_at = None if give_up else policy.next_run_at(attempts, self.store.clock())
@@ -166,7 +171,6 @@ class Worker:
         verdict = "failed for good" if give_up else f"failed, retry at {run_at:%Y-%m-%d %H:%M:%S}"
         log.warning("job %s %s in %.3fs: %s: %s", verdict, job.log_context(), time.monotonic() - started,
                     type(exc).__name__, exc)
-        _hook(owner, "error", job, exc)
         if give_up:
             _hook(owner, "failure", job)
         return False

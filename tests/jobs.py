@@ -1,6 +1,7 @@
 """Job functions and classes the tests enqueue; each leaves a side effect to count."""
 from __future__ import annotations
 
+import functools
 import os
 import time
 from typing import Any
@@ -56,6 +57,11 @@ def decorated(path: str, token: str) -> str:
     return token
 
 
+@job(max_attempts=2, backoff=0)
+def flaky(path: str) -> None:
+    always_fails(path)
+
+
 EVENTS: list[str] = []
 
 
@@ -105,6 +111,11 @@ def caption(photo: Photo, path: str) -> None:
     record(path, photo.title)
 
 
+@functools.lru_cache(maxsize=None)
+def _photo_sessions(url: str) -> sessionmaker:
+    return sessionmaker(create_engine(url))
+
+
 def photo_session() -> Any:
     """The session factory the worker loads through (``session_factory = tests.jobs:photo_session``)."""
-    return sessionmaker(create_engine(os.environ["DJ_TEST_PHOTO_URL"]))()
+    return _photo_sessions(os.environ["DJ_TEST_PHOTO_URL"])()

@@ -55,9 +55,7 @@ def describe(exc: BaseException, safe_url: str) -> str:
 
 def _retryable(exc: DBAPIError) -> bool:
     args = getattr(exc.orig, "args", ())
-    if args and args[0] in mysql.RETRYABLE_CODES:
-        return True
-    return "database is locked" in str(exc.orig)
+    return bool(args) and args[0] in mysql.RETRYABLE_CODES
 
 
 class Store:

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# `make demo`: an SQLite queue, sample jobs, a worker, and the result.
+set -euo pipefail
+cd "$(dirname "$0")"
+rm -rf out && mkdir -p out/sentinels
+export DJ_CONFIG="$PWD/demo.conf" PYTHONPATH="$PWD" FLEAS_FILE="$PWD/out/fleas.txt" DJ_LOG_LEVEL=WARNING
+
+delayed_job db init
+python enqueue_samples.py
+delayed_job workoff
+echo "--- out/fleas.txt"
+cat out/fleas.txt
+echo "--- the queue now"
+delayed_job jobs list
+lines=$(wc -l < out/fleas.txt)
+if [ "$lines" -eq 7 ]; then
+  echo "demo: all 7 due sample jobs performed; the one for tomorrow is still queued"
+else
+  echo "demo: expected 7 lines in out/fleas.txt, found $lines" >&2
+  exit 1
+fi
