@@ -12,6 +12,7 @@ echo "--- out/fleas.txt"
 cat out/fleas.txt
 echo "--- the queue now"
 delayed_job jobs list
+long_jobs status
 lines=$(wc -l < out/fleas.txt)
 if [ "$lines" -eq 7 ]; then
   echo "demo: all 7 due sample jobs performed; the one for tomorrow is still queued"
