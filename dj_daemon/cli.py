@@ -11,12 +11,13 @@ from typing import Any
 
 import click
 
-from . import console, log
+from . import console, daemonize, log
 from .api import Queue
 from .config import Config
 from .job import Job
 from .payload import resolve
 from .store import Store, open_store
+from .supervisor import Supervisor
 from .worker import Worker
 
 PROG = "delayed_job"
@@ -184,6 +185,89 @@ def jobs_delete(ctx: click.Context, job_id: int) -> None:
     """Delete a job that is not running."""
     _store(console.config_from(ctx)).delete(job_id)
     click.echo(f"deleted job {job_id}")
+
+
+def daemon_options(func: Any) -> Any:
+    """What ``run``, ``start`` and ``restart`` share: worker count and pools."""
+    func = click.option("--pool", "pools", multiple=True,
+                        help="A worker pool 'queues:count', e.g. 'zenodo:1' or '*:2'; repeatable.")(func)
+    return click.option("-n", "--workers", type=click.IntRange(min=1), help="Worker processes.")(func)
+
+
+def pidfile_option(func: Any) -> Any:
+    return click.option("--pidfile", help="Pidfile (default: [daemon] pidfile).")(func)
+
+
+def _daemon_flags(workers: int | None, pools: tuple[str, ...], **more: Any) -> dict[str, Any]:
+    return {"workers": workers, "pools": tuple(pools) or None, **more}
+
+
+def _supervise(ctx: click.Context, flags: dict[str, Any], log_file: str = "") -> int:
+    """Run the supervisor in this process; SIGHUP rereads the same file, environment and flags."""
+    config = console.config_from(ctx, **flags)
+    log.setup(config.log_level, filename=log_file)
+    return Supervisor(config, lambda: console.config_from(ctx, **flags)).run()
+
+
+@cli.command()
+@daemon_options
+@click.pass_context
+def run(ctx: click.Context, workers: int | None, pools: tuple[str, ...]) -> None:
+    """The daemon in the foreground, as systemd starts it: a supervisor forking N workers."""
+    ctx.exit(_supervise(ctx, _daemon_flags(workers, pools)))
+
+
+@cli.command()
+@daemon_options
+@pidfile_option
+@click.option("--log-file", help="Log file (default: [daemon] log_file).")
+@click.pass_context
+def start(ctx: click.Context, workers: int | None, pools: tuple[str, ...], pidfile: str | None,
+          log_file: str | None) -> None:
+    """init.d mode: start the daemon in the background with a pidfile."""
+    flags = _daemon_flags(workers, pools, pidfile=pidfile, log_file=log_file)
+    config = console.config_from(ctx, **flags)
+    pid = daemonize.start(config.pidfile, config.log_file, lambda: _supervise(ctx, flags, config.log_file))
+    click.echo(f"delayed_job started (pid {pid})")
+
+
+@cli.command()
+@pidfile_option
+@click.option("--timeout", type=float, help="Seconds to wait (default: graceful_timeout + 15).")
+@click.pass_context
+def stop(ctx: click.Context, pidfile: str | None, timeout: float | None) -> None:
+    """init.d mode: SIGTERM the daemon and wait until its jobs are done and it has exited."""
+    config = console.config_from(ctx, pidfile=pidfile)
+    click.echo(daemonize.stop(config.pidfile, timeout or config.graceful_timeout + 15))
+
+
+@cli.command()
+@daemon_options
+@pidfile_option
+@click.option("--log-file")
+@click.pass_context
+def restart(ctx: click.Context, **flags: Any) -> None:
+    """init.d mode: stop (waiting for the jobs) then start."""
+    ctx.invoke(stop, pidfile=flags["pidfile"])
+    ctx.invoke(start, **flags)
+
+
+@cli.command()
+@pidfile_option
+@click.pass_context
+def reload(ctx: click.Context, pidfile: str | None) -> None:
+    """init.d mode: SIGHUP the daemon (reread config, replace workers one at a time)."""
+    click.echo(daemonize.reload(console.config_from(ctx, pidfile=pidfile).pidfile))
+
+
+@cli.command()
+@pidfile_option
+@click.pass_context
+def status(ctx: click.Context, pidfile: str | None) -> None:
+    """init.d mode: exit 0 when running, 1 when dead with a pidfile left, 3 when not running."""
+    code, line = daemonize.status(console.config_from(ctx, pidfile=pidfile).pidfile)
+    click.echo(line)
+    ctx.exit(code)
 
 
 def main(args: list[str] | None = None) -> None:

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from . import payload
 from .config import Config
-from .errors import DeserializationError, JobTimeout, WorkerInterrupted
+from .errors import DatabaseError, DeserializationError, JobTimeout, WorkerInterrupted
 from .job import Job
 from .records import RecordLoader
 from .retry import Policy, policy_for
@@ -46,6 +46,12 @@ def format_error(exc: BaseException) -> str:
     return text if len(text) <= MAX_ERROR_CHARS else text[:200] + "\n...\n" + text[-(MAX_ERROR_CHARS - 210):]
 
 
+def rss_mib() -> float:
+    """This process's resident memory now, from /proc (peak RSS would never go down)."""
+    with open("/proc/self/statm", encoding="ascii") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 def filters_from(config: Config) -> Filters:
     return Filters(config.queues, config.min_priority, config.max_priority, config.max_run_time)
 
@@ -53,10 +59,14 @@ def filters_from(config: Config) -> Filters:
 class Worker:
     """Works jobs from one store until told to stop (or, for ``work_off``, until none is left)."""
 
-    def __init__(self, config: Config, store: Store, name: str | None = None) -> None:
+    def __init__(self, config: Config, store: Store, name: str | None = None, *,
+                 channel: int | None = None, parent_pid: int | None = None) -> None:
         self.config = config
         self.store = store
         self.name = name or f"{config.hostname}:{os.getpid()}"
+        self.channel = channel
+        self.parent_pid = parent_pid
+        self._db_down_since: float | None = None
         self.filters = filters_from(config)
         self.stats = Stats()
         self.stopping = False
@@ -71,11 +81,20 @@ class Worker:
         return payload.resolve(self.config.session_factory, ("*",))
 
     # -- stopping -------------------------------------------------------------
-    def install_signal_handlers(self) -> None:
-        """TERM and INT stop after the current job; a second one interrupts it."""
+    def install_signal_handlers(self, daemon: bool = False) -> None:
+        """TERM (and INT in a terminal) stop after the current job; a second one interrupts it.
+
+        Under the supervisor, INT, HUP and USR2 are the supervisor's business
+        and ignored here; QUIT exits at once (the supervisor releases the job).
+        """
         signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, self._on_stop_signal)
+        signal.signal(signal.SIGTERM, self._on_stop_signal)
+        if daemon:
+            for signum in (signal.SIGINT, signal.SIGHUP, signal.SIGUSR2):
+                signal.signal(signum, signal.SIG_IGN)
+            signal.signal(signal.SIGQUIT, lambda signum, frame: os._exit(1))
+        else:
+            signal.signal(signal.SIGINT, self._on_stop_signal)
 
     def _on_stop_signal(self, signum: int, frame: object) -> None:
         if self.stopping and self._in_job:
@@ -99,10 +118,10 @@ class Worker:
     # -- the loop ---------------------------------------------------------------
     def run(self, exit_when_empty: bool = False) -> Stats:
         """Reserve and run jobs until stopped, or until the queue is empty if asked."""
-        while not self.stopping:
-            if self.config.max_jobs and self.stats.total >= self.config.max_jobs:
-                break
-            jobs = self.store.reserve(self.name, self.filters, 1)
+        while not self.stopping and not self._should_retire():
+            jobs = self._reserve()
+            if jobs is None:
+                continue
             if not jobs:
                 if exit_when_empty:
                     break
@@ -112,10 +131,64 @@ class Worker:
                 self.run_job(job)
         return self.stats
 
+    def _should_retire(self) -> bool:
+        """Time to exit between jobs: parent gone, ``max_jobs`` done, or above ``max_rss``."""
+        if self.parent_pid is not None and os.getppid() != self.parent_pid:
+            log.warning("worker %s: supervisor went away, exiting", self.name)
+            return True
+        if self.config.max_jobs and self.stats.total >= self.config.max_jobs:
+            log.info("worker %s: %d jobs done (max_jobs), restarting", self.name, self.stats.total)
+            return True
+        if self.config.max_rss and rss_mib() > self.config.max_rss:
+            log.info("worker %s: %.0f MiB resident (max_rss %d), restarting", self.name, rss_mib(),
+                     self.config.max_rss)
+            return True
+        return False
+
+    def _reserve(self) -> list[Job] | None:
+        """Reserved jobs; None after a database error (logged once per outage, then backed off)."""
+        try:
+            jobs = self.store.reserve(self.name, self.filters, self.config.batch_size)
+        except DatabaseError as exc:
+            self._database_down(exc)
+            return None
+        if self._db_down_since is not None:
+            log.warning("worker %s: database back after %.1fs", self.name, time.monotonic() - self._db_down_since)
+            self._db_down_since = None
+        return jobs
+
+    def _database_down(self, exc: DatabaseError) -> None:
+        if self._db_down_since is None:
+            self._db_down_since = time.monotonic()
+            log.error("worker %s: %s; retrying", self.name, exc)
+        down = time.monotonic() - self._db_down_since
+        self._sleep(min(max(down, 0.5), 10.0))
+
+    def _record(self, operation: Callable[[], None]) -> None:
+        """Write a job's outcome, waiting out a database outage: the outcome must not be lost."""
+        while True:
+            try:
+                operation()
+                return
+            except DatabaseError as exc:
+                self._database_down(exc)
+
+    def _report(self, event: str) -> None:
+        """Tell the supervisor (if any) what this worker is doing: one short line, one write."""
+        if self.channel is not None:
+            os.write(self.channel, f"{os.getpid()} {event}\n".encode())
+
     def run_job(self, job: Job) -> bool:
         """Run one reserved job and record the outcome; True when it succeeded."""
         started = time.monotonic()
         log.info("job start %s", job.log_context())
+        self._report(f"busy {job.id}")
+        try:
+            return self._run_job(job, started)
+        finally:
+            self._report("idle")
+
+    def _run_job(self, job: Job, started: float) -> bool:
         loader = RecordLoader(self._session_factory)
         try:
             call = payload.decode(job.handler, self.config.allowed_modules, loader)
@@ -126,13 +199,13 @@ class Worker:
         try:
             self._perform(call, job, policy, loader)
         except WorkerInterrupted as exc:
-            self.store.reschedule(job, job.attempts + 1, format_error(exc), self.store.clock())
+            self._record(lambda: self.store.reschedule(job, job.attempts + 1, format_error(exc), self.store.clock()))
             raise
         except (Exception, JobTimeout) as exc:
             return self._failed(job, call.owner, exc, started, policy)
         _hook(call.owner, "success", job)
         _hook(call.owner, "after", job)
-        self.store.complete(job)
+        self._record(lambda: self.store.complete(job))
         self.stats.succeeded += 1
         log.info("job done %s in %.3fs", job.log_context(), time.monotonic() - started)
         return True
@@ -166,7 +239,7 @@ class Worker:
         attempts = job.attempts + 1
         give_up = policy is None or policy.gives_up(attempts)
         run_at = None if give_up else policy.next_run_at(attempts, self.store.clock())
-        self.store.reschedule(job, attempts, format_error(exc), run_at)
+        self._record(lambda: self.store.reschedule(job, attempts, format_error(exc), run_at))
         self.stats.failed += 1
         verdict = "failed for good" if give_up else f"failed, retry at {run_at:%Y-%m-%d %H:%M:%S}"
         log.warning("job %s %s in %.3fs: %s: %s", verdict, job.log_context(), time.monotonic() - started,

@@ -119,3 +119,17 @@ def _photo_sessions(url: str) -> sessionmaker:
 def photo_session() -> Any:
     """The session factory the worker loads through (``session_factory = tests.jobs:photo_session``)."""
     return _photo_sessions(os.environ["DJ_TEST_PHOTO_URL"])()
+
+
+def sleep_until_flag(path: str, flag: str, seconds: float) -> None:
+    """A long job (``seconds``) that a test may cut short by creating ``flag``."""
+    record(path, "started")
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not os.path.exists(flag):
+        time.sleep(0.05)
+    record(path, "done")
+
+
+def record_pid(path: str) -> None:
+    """Record which worker process ran the job."""
+    record(path, os.getpid())

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import ModuleType
 from typing import Any, Callable, Iterable, TypeVar
 
@@ -21,7 +21,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, Operati
 from ..config import Config, mask_url
 from ..errors import DatabaseError, UnknownJobError
 from ..job import Job, NewJob, utcnow
-from ..schema import create_all, delayed_jobs as dj
+from ..schema import create_all, delayed_jobs as dj, workers as wk
 from . import common, mysql, postgresql, sqlite
 from .common import Filters
 
@@ -145,13 +145,50 @@ class Store:
         self.transaction(lambda conn: conn.execute(
             update(dj).where(dj.c.id == job.id, dj.c.locked_by == job.locked_by).values(**values)))
 
-    def release_locks_of(self, worker: str, error: str) -> int:
-        """Unlock every job ``worker`` holds, counting an attempt and saying why in ``last_error``."""
+    # -- worker heartbeats (written by the supervisor for its workers) ------------
+    def register_worker(self, name: str, hostname: str, pid: int) -> None:
+        """A fresh heartbeat row for a new worker (a stale row of a reused pid is replaced)."""
         now = self.clock()
-        return self.transaction(lambda conn: conn.execute(
-            update(dj).where(dj.c.locked_by == worker)
-            .values(attempts=dj.c.attempts + 1, last_error=error, locked_at=None, locked_by=None,
-                    run_at=now, updated_at=now)).rowcount)
+
+        def work(conn: Connection) -> None:
+            conn.execute(delete(wk).where(wk.c.name == name))
+            conn.execute(wk.insert().values(name=name, hostname=hostname, pid=pid, started_at=now, last_seen=now))
+        self.transaction(work)
+
+    def beat(self, current_jobs: dict[str, int | None]) -> None:
+        """Stamp ``last_seen`` of these workers, with the job each is running."""
+        now = self.clock()
+
+        def work(conn: Connection) -> None:
+            for name, job_id in current_jobs.items():
+                conn.execute(update(wk).where(wk.c.name == name).values(last_seen=now, current_job_id=job_id))
+        if current_jobs:
+            self.transaction(work)
+
+    def worker_gone(self, name: str, error: str) -> int:
+        """A worker ended: release its locks (attempt counted, ``error`` recorded), drop its heartbeat."""
+        now = self.clock()
+
+        def work(conn: Connection) -> int:
+            conn.execute(delete(wk).where(wk.c.name == name))
+            return conn.execute(
+                update(dj).where(dj.c.locked_by == name)
+                .values(attempts=dj.c.attempts + 1, last_error=error, locked_at=None, locked_by=None,
+                        run_at=now, updated_at=now)).rowcount
+        return self.transaction(work)
+
+    def workers(self, hostname: str | None = None) -> list[dict[str, Any]]:
+        """Heartbeat rows, of one host or of all."""
+        query = select(wk).order_by(wk.c.hostname, wk.c.name)
+        if hostname is not None:
+            query = query.where(wk.c.hostname == hostname)
+        return self.transaction(lambda conn: [dict(r) for r in conn.execute(query).mappings()])
+
+    def silent_workers(self, timeout: float) -> list[str]:
+        """Workers whose last heartbeat is older than ``timeout`` seconds (their host is gone)."""
+        limit = self.clock() - timedelta(seconds=timeout)
+        query = select(wk.c.name).where(wk.c.last_seen < limit)
+        return self.transaction(lambda conn: list(conn.execute(query).scalars()))
 
     # -- the operators' verbs -------------------------------------------------
     def get(self, job_id: int) -> Job:

@@ -8,7 +8,7 @@ from sqlalchemy import func, select, update
 
 from dj_daemon.errors import UnknownJobError
 from dj_daemon.job import NewJob, utcnow
-from dj_daemon.schema import delayed_jobs as dj
+from dj_daemon.schema import delayed_jobs as dj, workers as wk
 from dj_daemon.store import Filters, Store, open_store
 
 
@@ -90,10 +90,12 @@ def test_reschedule_and_fail(store: Store) -> None:
     assert store.reserve("w", Filters()) == []
 
 
-def test_release_locks_of_counts_an_attempt(store: Store) -> None:
+def test_worker_gone_releases_its_locks_counting_an_attempt(store: Store) -> None:
     store.insert([new(), new(), new()])
+    store.register_worker("dead:9", "dead", 9)
     store.reserve("dead:9", Filters(), limit=2)
-    assert store.release_locks_of("dead:9", "worker killed by SIGKILL") == 2
+    assert store.worker_gone("dead:9", "worker killed by SIGKILL") == 2
+    assert store.workers() == []
     released = [j for j in store.jobs() if j.attempts == 1]
     assert len(released) == 2 and all(j.last_error == "worker killed by SIGKILL" for j in released)
     assert len(store.reserve("w", Filters(), limit=5)) == 3
@@ -143,3 +145,15 @@ def test_clear_and_counts(store: Store) -> None:
 def test_servers_with_skip_locked_use_it(store: Store) -> None:
     """MariaDB 10.6+, MySQL 8 and PostgreSQL reserve with SKIP LOCKED; SQLite never does."""
     assert store.skip_locked is (store.engine.dialect.name != "sqlite")
+
+
+def test_heartbeats_and_silent_workers(store: Store) -> None:
+    store.register_worker("a:1", "a", 1)
+    store.register_worker("b:2", "b", 2)
+    with store.engine.begin() as conn:
+        conn.execute(update(wk).where(wk.c.name == "b:2").values(last_seen=utcnow() - timedelta(seconds=300)))
+    store.beat({"a:1": 42})
+    assert store.silent_workers(120) == ["b:2"]
+    assert [(w["name"], w["current_job_id"]) for w in store.workers("a")] == [("a:1", 42)]
+    store.register_worker("a:1", "a", 1)  # a reused name starts afresh
+    assert store.workers("a")[0]["current_job_id"] is None

@@ -1,0 +1,422 @@
+"""The daemon's master: a loop that only sleeps, reaps, spawns and dispatches.
+
+Signal handlers record the signal and return; the loop calls one small
+``handle_<sig>`` method per signal (as gunicorn's arbiter).
+
+| signal     | supervisor                                                     | worker                             |
+|------------|----------------------------------------------------------------|------------------------------------|
+| TERM, INT  | graceful: STOPPING=1, TERM workers, wait ``graceful_timeout``, | TERM: finish the job, exit 0.      |
+|            | KILL the rest and release their jobs, exit 0. A second one:    | INT: ignored.                      |
+|            | immediate.                                                     |                                    |
+| QUIT       | immediate: QUIT workers, release their jobs, exit 0            | exit now                           |
+| HUP        | RELOADING=1, reread config, start new workers and retire the   | ignored                            |
+|            | old ones one at a time (each finishes its job), READY=1        |                                    |
+| USR2       | log a status dump                                              | ignored                            |
+| CHLD       | reap, release the dead worker's jobs (attempt counted, signal  | default                            |
+|            | named in last_error), respawn with backoff                     |                                    |
+
+Workers tell the supervisor what they do through one pipe (``<pid> up``,
+``<pid> busy <job id>``, ``<pid> idle``): that feeds STATUS=, the status dump
+and the database heartbeats, which the supervisor writes for all its workers
+at once. Nothing that holds a socket crosses a fork: each worker opens its
+own store after the fork and drops the supervisor's without closing it.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import select
+import signal
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from .config import Config
+from .errors import ConfigError, DatabaseError
+from .notify import Notifier
+from .pools import Pool, pools_of
+from .store import Store, open_store
+from .worker import Worker
+
+log = logging.getLogger("dj_daemon.supervisor")
+HANDLED = ("TERM", "INT", "QUIT", "HUP", "USR2", "CHLD")
+BACKOFF_MAX = 30.0
+CRASH_LOOP = 5          # consecutive early deaths of a pool's workers: unhealthy, stop the watchdog
+EARLY_DEATH = 10.0      # a worker that dies sooner than this counts towards backoff
+STATUS_EVERY = 5.0      # seconds between queue-depth queries for STATUS=
+
+
+@dataclass
+class Slot:
+    """One live worker process as the supervisor sees it."""
+
+    pid: int
+    name: str
+    pool: int
+    generation: int
+    started: float
+    job: int | None = None
+    done: int = 0
+    up: bool = False
+    retiring: bool = False
+    kill_reason: str = ""
+
+
+def describe_exit(status: int) -> tuple[str, bool]:
+    """``("killed by SIGKILL", True)``; the flag says whether the worker ended abnormally."""
+    if os.WIFSIGNALED(status):
+        return f"killed by {signal.Signals(os.WTERMSIG(status)).name}", True
+    code = os.WEXITSTATUS(status)
+    return f"exited with code {code}", code != 0
+
+
+class Supervisor:
+    """Forks the configured worker pools and keeps them running until told to stop."""
+
+    def __init__(self, config: Config, reload_config: Callable[[], Config], notifier: Notifier | None = None):
+        self.config = config
+        self.reload_config = reload_config
+        self.notifier = notifier or Notifier()
+        self.pools: list[Pool] = pools_of(config)
+        self.slots: dict[int, Slot] = {}
+        self.generation = 0
+        self.stopping = False
+        self.stop_deadline = 0.0
+        self.reloading = False
+        self.ready_sent = False
+        self.jobs_done = 0
+        self.queued: int | None = None
+        self.db_error = ""
+        self.failures = [0] * len(self.pools)
+        self.next_spawn = [0.0] * len(self.pools)
+        self.pending_releases: list[tuple[str, str]] = []
+        self.next_beat = self.next_status = self.next_watchdog = 0.0
+        self.signals: list[int] = []
+        self._partial = ""
+        self.store: Store | None = None
+        self.pid = os.getpid()
+
+    # -- the loop -------------------------------------------------------------------
+    def run(self) -> int:
+        """Run until stopped; returns the exit code."""
+        self._wake_r, self._wake_w = os.pipe()
+        self.channel_r, self.channel_w = os.pipe()
+        for fd in (self._wake_r, self._wake_w, self.channel_r):
+            os.set_blocking(fd, False)
+        self._install_signals()
+        self.store = open_store(self.config)
+        log.info("supervisor %d starting %s on %s", self.pid, self._pools_text(), self.config.safe_url)
+        self._release_orphans()
+        while True:
+            for signum in self._take_signals():
+                getattr(self, f"handle_{signal.Signals(signum).name[3:].lower()}")()
+            self._read_channel()
+            self._reap()
+            if self.stopping:
+                self._enforce_stop_deadline()
+            else:
+                self._maintain()
+            if self.stopping and not self.slots:
+                break
+            self._wait()
+        self._retry_releases()
+        self.notifier.status("stopped")
+        log.info("supervisor %d stopped", self.pid)
+        self.store.dispose()
+        return 0
+
+    def _install_signals(self) -> None:
+        signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
+        for name in HANDLED:
+            signal.signal(getattr(signal, f"SIG{name}"), lambda signum, frame: self.signals.append(signum))
+
+    def _take_signals(self) -> list[int]:
+        taken, self.signals[:] = list(self.signals), []
+        return taken
+
+    def _wait(self) -> None:
+        """Sleep until a signal, a worker's message, or the next periodic duty."""
+        timeout = min(1.0, self.notifier.watchdog_interval or 1.0)
+        try:
+            ready, _, _ = select.select([self._wake_r, self.channel_r], [], [], timeout)
+        except InterruptedError:
+            return
+        if self._wake_r in ready:
+            try:
+                os.read(self._wake_r, 4096)
+            except BlockingIOError:
+                pass
+
+    def _maintain(self) -> None:
+        now = time.monotonic()
+        self._spawn_missing(now)
+        self._retire_old_generation()
+        if now >= self.next_beat:
+            self.next_beat = now + self.config.heartbeat_interval
+            self._heartbeat()
+        if now >= self.next_status:
+            self.next_status = now + STATUS_EVERY
+            self._measure_queue()
+        self._report()
+
+    # -- signals ----------------------------------------------------------------------
+    def handle_term(self) -> None:
+        if self.stopping:
+            log.warning("second stop request: stopping now")
+            self._kill_all(signal.SIGKILL, "killed on immediate shutdown")
+            return
+        log.info("stopping: workers finish their jobs within %gs", self.config.graceful_timeout)
+        self.stopping = True
+        self.stop_deadline = time.monotonic() + self.config.graceful_timeout
+        self.notifier.stopping()
+        self.notifier.status(f"stopping, {self._busy()} jobs finishing")
+        for slot in self.slots.values():
+            self._signal(slot, signal.SIGTERM)
+
+    handle_int = handle_term
+
+    def handle_quit(self) -> None:
+        log.warning("QUIT: stopping now")
+        self.stopping = True
+        self.notifier.stopping()
+        self._kill_all(signal.SIGQUIT, "stopped by SIGQUIT on the supervisor")
+
+    def handle_hup(self) -> None:
+        self.notifier.reloading()
+        try:
+            config = self.reload_config()
+            pools = pools_of(config)
+        except ConfigError as exc:
+            log.error("reload failed, keeping the running config: %s", exc)
+            self.notifier.ready()
+            return
+        self.config, self.pools = config, pools
+        self.failures, self.next_spawn = [0] * len(pools), [0.0] * len(pools)
+        self.generation += 1
+        self.reloading = True
+        log.info("reloaded config: %s; replacing workers one at a time", self._pools_text())
+
+    def handle_usr2(self) -> None:
+        log.info("status: %s", self._status_text())
+        for slot in sorted(self.slots.values(), key=lambda s: s.pid):
+            log.info("  worker %s pool=%s gen=%d %s jobs_done=%d up=%.0fs%s", slot.name,
+                     self.pools[slot.pool].label() if slot.pool < len(self.pools) else "?", slot.generation,
+                     f"busy job {slot.job}" if slot.job else "idle", slot.done,
+                     time.monotonic() - slot.started, " retiring" if slot.retiring else "")
+
+    def handle_chld(self) -> None:
+        """Nothing beyond waking the loop, which reaps on every turn."""
+
+    # -- workers ----------------------------------------------------------------------
+    def _spawn_missing(self, now: float) -> None:
+        for index, pool in enumerate(self.pools):
+            current = [s for s in self.slots.values() if s.pool == index and s.generation == self.generation]
+            if len(current) < pool.size and now >= self.next_spawn[index]:
+                for _ in range(pool.size - len(current)):
+                    self._spawn(index)
+
+    def _spawn(self, index: int) -> None:
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                code = self._worker_main(self.pools[index])
+            except BaseException:  # log, never let a child run the parent's code
+                log.exception("worker %d crashed", os.getpid())
+            finally:
+                os._exit(code)
+        name = f"{self.config.hostname}:{pid}"
+        self.slots[pid] = Slot(pid, name, index, self.generation, time.monotonic())
+        self._db(lambda store: store.register_worker(name, self.config.hostname, pid))
+        log.info("spawned worker %s for pool %s", name, self.pools[index].label())
+
+    def _worker_main(self, pool: Pool) -> int:
+        """In the forked child: drop what belongs to the supervisor, then run a worker loop."""
+        signal.set_wakeup_fd(-1)
+        for name in HANDLED:
+            signal.signal(getattr(signal, f"SIG{name}"), signal.SIG_DFL)
+        for fd in (self._wake_r, self._wake_w, self.channel_r):
+            os.close(fd)
+        self.notifier.close_in_child()
+        if self.store is not None:
+            self.store.engine.dispose(close=False)
+        config = self.config.replace(queues=pool.queues) if pool.queues else self.config
+        worker = Worker(config, open_store(config), channel=self.channel_w, parent_pid=self.pid)
+        worker.install_signal_handlers(daemon=True)
+        worker._report("up")
+        worker.run()
+        worker.store.dispose()
+        return 0
+
+    def _signal(self, slot: Slot, signum: int) -> None:
+        try:
+            os.kill(slot.pid, signum)
+        except ProcessLookupError:
+            pass
+
+    def _kill_all(self, signum: int, reason: str) -> None:
+        for slot in self.slots.values():
+            slot.kill_reason = slot.kill_reason or reason
+            self._signal(slot, signum)
+
+    def _enforce_stop_deadline(self) -> None:
+        if self.slots and time.monotonic() >= self.stop_deadline:
+            log.warning("graceful timeout: killing %d workers; their jobs go back to the queue", len(self.slots))
+            self._kill_all(signal.SIGKILL, f"killed after graceful_timeout ({self.config.graceful_timeout:g}s) "
+                                           "on shutdown")
+            self.stop_deadline = float("inf")
+
+    def _retire_old_generation(self) -> None:
+        """After a reload, TERM one old worker at a time; READY=1 when none is left."""
+        old = [s for s in self.slots.values() if s.generation < self.generation]
+        if not old:
+            if self.reloading:
+                self.reloading = False
+                log.info("reload complete")
+                self.notifier.ready()
+            return
+        if not any(s.retiring for s in old):
+            old[0].retiring = True
+            self._signal(old[0], signal.SIGTERM)
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            slot = self.slots.pop(pid, None)
+            if slot is not None:
+                self._worker_ended(slot, status)
+
+    def _worker_ended(self, slot: Slot, status: int) -> None:
+        how, abnormal = describe_exit(status)
+        lived = time.monotonic() - slot.started
+        reason = f"{slot.kill_reason}: " if slot.kill_reason else ""
+        error = f"{reason}worker {slot.name} {how}"
+        (log.warning if abnormal else log.info)("worker %s %s after %.1fs%s", slot.name, how, lived,
+                                                f" while running job {slot.job}" if slot.job else "")
+        self.pending_releases.append((slot.name, error))
+        self._retry_releases()
+        if slot.generation == self.generation and not self.stopping and slot.pool < len(self.pools):
+            self._plan_respawn(slot.pool, abnormal and lived < EARLY_DEATH)
+
+    def _plan_respawn(self, pool: int, early_death: bool) -> None:
+        """Respawn at once, or after a doubling delay while workers keep dying young."""
+        self.failures[pool] = self.failures[pool] + 1 if early_death else 0
+        delay = min(0.5 * 2 ** (self.failures[pool] - 1), BACKOFF_MAX) if early_death else 0.0
+        self.next_spawn[pool] = time.monotonic() + delay
+        if delay:
+            log.warning("pool %s: worker died young %d times in a row; respawning in %.1fs",
+                        self.pools[pool].label(), self.failures[pool], delay)
+
+    def _retry_releases(self) -> None:
+        """Release the jobs of ended workers; kept for the next turn while the database is away."""
+        while self.pending_releases:
+            name, error = self.pending_releases[0]
+            released = self._db(lambda store: store.worker_gone(name, error))
+            if released is None:
+                return
+            self.pending_releases.pop(0)
+            if released:
+                log.warning("released %d job(s) of %s: %s", released, name, error)
+
+    def _release_orphans(self) -> None:
+        """At boot: free jobs of this host's workers from an earlier run that are no longer alive."""
+        rows = self._db(lambda store: store.workers(self.config.hostname)) or []
+        for row in rows:
+            if not _alive(row["pid"]):
+                self.pending_releases.append((row["name"], f"worker {row['name']} gone: found dead at daemon start"))
+        self._retry_releases()
+
+    # -- the database, heartbeats and status --------------------------------------------
+    def _db(self, operation: Callable[[Store], object]) -> object | None:
+        """Run a store operation; a database error is logged once per outage and yields None."""
+        try:
+            result = operation(self.store)
+        except DatabaseError as exc:
+            if not self.db_error:
+                log.error("%s; retrying", exc)
+            self.db_error = str(exc)
+            return None
+        if self.db_error:
+            log.warning("database reachable again")
+            self.db_error = ""
+        return result
+
+    def _heartbeat(self) -> None:
+        """One write for all this host's workers; then free the jobs of silent workers elsewhere."""
+        self._retry_releases()
+        self._db(lambda store: store.beat({s.name: s.job for s in self.slots.values()}))
+        ours = {s.name for s in self.slots.values()}
+        for name in self._db(lambda store: store.silent_workers(self.config.heartbeat_timeout)) or []:
+            if name not in ours:
+                self.pending_releases.append(
+                    (name, f"worker {name} lost: no heartbeat for {self.config.heartbeat_timeout:g}s"))
+        self._retry_releases()
+
+    def _measure_queue(self) -> None:
+        counts = self._db(lambda store: store.counts())
+        self.queued = counts["waiting"] if isinstance(counts, dict) else self.queued
+
+    def _read_channel(self) -> None:
+        try:
+            data = self._partial + os.read(self.channel_r, 65536).decode()
+        except BlockingIOError:
+            return
+        lines = data.split("\n")
+        self._partial = lines.pop()
+        for line in lines:
+            pid_text, _, event = line.partition(" ")
+            slot = self.slots.get(int(pid_text)) if pid_text.isdigit() else None
+            if slot is None:
+                continue
+            if event == "up":
+                slot.up = True
+            elif event.startswith("busy "):
+                slot.job = int(event.split()[1])
+            elif event == "idle":
+                slot.job = None
+                slot.done += 1
+                self.jobs_done += 1
+
+    def _busy(self) -> int:
+        return sum(1 for s in self.slots.values() if s.job)
+
+    def _status_text(self) -> str:
+        busy = self._busy()
+        text = (f"{len(self.slots)} workers ({busy} busy, {len(self.slots) - busy} idle), "
+                f"{self.jobs_done} jobs done, {'?' if self.queued is None else self.queued} queued")
+        return text + (f"; database unreachable: {self.db_error}" if self.db_error else "")
+
+    def _healthy(self) -> bool:
+        return not any(count >= CRASH_LOOP for count in self.failures)
+
+    def _report(self) -> None:
+        """READY=1 once every first worker is up; STATUS= on change; WATCHDOG=1 while healthy."""
+        up = sum(1 for s in self.slots.values() if s.up)
+        if not self.ready_sent and up >= sum(p.size for p in self.pools):
+            self.ready_sent = True
+            self.notifier.ready()
+            log.info("ready: %s", self._pools_text())
+        self.notifier.status(self._status_text())
+        interval = self.notifier.watchdog_interval
+        now = time.monotonic()
+        if interval and now >= self.next_watchdog and self._healthy():
+            self.next_watchdog = now + interval
+            self.notifier.watchdog()
+
+    def _pools_text(self) -> str:
+        return ", ".join(f"{p.size} worker(s) on {p.label()}" for p in self.pools)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

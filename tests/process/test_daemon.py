@@ -1,0 +1,155 @@
+"""The real daemon (``delayed_job run``) as a subprocess: sd_notify, signals, dead workers, reload, recycling."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import update
+
+from dj_daemon.api import Queue
+from dj_daemon.job import utcnow
+from dj_daemon.schema import workers as wk
+from dj_daemon.store import Filters
+from tests import jobs
+from tests.process.daemon import wait_for
+
+
+def test_notify_ready_status_watchdog_and_stopping(config, store, start_daemon, tmp_path: Path) -> None:
+    side = str(tmp_path / "runs.txt")
+    daemon = start_daemon("-n", "2", watchdog_usec=1_000_000)
+    daemon.wait_ready()
+    for n in range(5):
+        Queue(config, store).enqueue(jobs.record, side, n)
+    wait_for(lambda: len(jobs.runs(side)) == 5, what="5 jobs run")
+    wait_for(lambda: any("5 jobs done" in m for m in daemon.sent("STATUS=")), what="STATUS with 5 jobs done")
+    assert daemon.sent("STATUS=")[-1].startswith("STATUS=2 workers (0 busy, 2 idle), 5 jobs done")
+    wait_for(lambda: len(daemon.sent("WATCHDOG=1")) >= 4, what="watchdog pings")
+    pings = [t for t, m in daemon.messages if m == "WATCHDOG=1"]
+    assert len(pings) >= 3 and max(b - a for a, b in zip(pings, pings[1:])) < 1.0  # WATCHDOG_USEC is 1 s
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait(30) == 0, daemon.log()
+    assert daemon.sent("STOPPING=1")
+    assert store.workers() == []
+
+
+def test_kill_9_of_a_worker_frees_its_job_at_once(config, store, start_daemon, tmp_path: Path) -> None:
+    side, flag = str(tmp_path / "runs.txt"), str(tmp_path / "finish")
+    job_id = Queue(config, store).enqueue(jobs.sleep_until_flag, side, flag, 30)
+    daemon = start_daemon("-n", "2")
+    daemon.wait_ready()
+    wait_for(lambda: "started" in jobs.runs(side), what="job started")
+    victim = int(store.get(job_id).locked_by.rsplit(":", 1)[1])
+    signal_sent = time.monotonic()
+    os.kill(victim, signal.SIGKILL)
+    wait_for(lambda: store.get(job_id).locked_by != f"testhost:{victim}", timeout=10, what="job unlocked")
+    assert time.monotonic() - signal_sent < 2.0
+    wait_for(lambda: len(daemon.worker_pids()) == 2 and victim not in daemon.worker_pids(), what="replacement")
+    Path(flag).touch()
+    wait_for(lambda: jobs.runs(side).count("done") == 1, what="job completed")
+    wait_for(lambda: store.jobs() == [], what="row deleted")
+    assert jobs.runs(side) == ["started", "started", "done"]  # cut once by the kill, completed once
+    assert f"worker testhost:{victim} killed by SIGKILL" in daemon.log()
+
+
+def test_released_job_records_attempt_and_signal(config, store, start_daemon, tmp_path: Path) -> None:
+    side, flag = str(tmp_path / "runs.txt"), str(tmp_path / "finish")
+    job_id = Queue(config, store).enqueue(jobs.sleep_until_flag, side, flag, 30, queue="slow")
+    daemon = start_daemon("--pool", "slow:1", "--pool", "fast:1")
+    daemon.wait_ready()
+    wait_for(lambda: "started" in jobs.runs(side), what="job started")
+    victim = int(store.get(job_id).locked_by.rsplit(":", 1)[1])
+    os.kill(victim, signal.SIGKILL)
+    wait_for(lambda: store.get(job_id).attempts == 1, what="attempt counted")
+    job = store.get(job_id)
+    assert job.last_error == f"worker testhost:{victim} killed by SIGKILL"
+    Path(flag).touch()
+    wait_for(lambda: store.jobs() == [], what="completed after release")
+
+
+def test_sigterm_lets_running_jobs_finish(config, store, start_daemon, tmp_path: Path) -> None:
+    side = str(tmp_path / "runs.txt")
+    queue = Queue(config, store)
+    for n in range(3):
+        queue.enqueue(jobs.sleep_then_record, side, 1.5, f"done{n}")
+    daemon = start_daemon("-n", "3", env={"DJ_GRACEFUL_TIMEOUT": "20"})
+    daemon.wait_ready()
+    wait_for(lambda: jobs.runs(side).count("started") == 3, what="3 jobs running")
+    stopped = time.monotonic()
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait(30) == 0, daemon.log()
+    assert time.monotonic() - stopped < 20 + 5
+    assert sorted(jobs.runs(side)) == ["done0", "done1", "done2", "started", "started", "started"]
+    assert store.jobs() == []
+
+
+def test_sigterm_past_the_grace_period_releases_jobs_with_the_reason(config, store, start_daemon, tmp_path) -> None:
+    side, flag = str(tmp_path / "runs.txt"), str(tmp_path / "never")
+    queue = Queue(config, store)
+    ids = [queue.enqueue(jobs.sleep_until_flag, side, flag, 60) for _ in range(3)]
+    daemon = start_daemon("-n", "3", env={"DJ_GRACEFUL_TIMEOUT": "1"})
+    daemon.wait_ready()
+    wait_for(lambda: jobs.runs(side).count("started") == 3, what="3 jobs running")
+    stopped = time.monotonic()
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait(30) == 0, daemon.log()
+    assert time.monotonic() - stopped < 1 + 5
+    for job in map(store.get, ids):
+        assert job.locked_by is None and job.attempts == 1 and job.failed_at is None
+        assert job.last_error.startswith("killed after graceful_timeout (1s) on shutdown: worker testhost:")
+        assert job.last_error.endswith("killed by SIGKILL")
+    assert jobs.runs(side) == ["started"] * 3
+
+
+def test_sighup_changes_worker_count_without_interrupting_a_job(config, store, start_daemon, tmp_path) -> None:
+    side = str(tmp_path / "runs.txt")
+    conf = tmp_path / "dj.conf"
+    conf.write_text("[daemon]\nworkers = 1\n")
+    daemon = start_daemon(env={"DJ_CONFIG": str(conf)})
+    daemon.wait_ready()
+    job_id = Queue(config, store).enqueue(jobs.sleep_then_record, side, 2.0)
+    wait_for(lambda: "started" in jobs.runs(side), what="job started")
+    conf.write_text("[daemon]\nworkers = 3\n")
+    daemon.signal(signal.SIGHUP)
+    wait_for(lambda: len(daemon.sent("READY=1")) == 2, what="READY=1 after reload")
+    assert daemon.sent("RELOADING=1")
+    assert len(daemon.worker_pids()) == 3
+    assert jobs.runs(side) == ["started", "done"]  # the old worker finished its job before retiring
+    wait_for(lambda: store.jobs() == [], what="job row deleted")
+    assert "reload complete" in daemon.log()
+
+
+def test_max_jobs_recycles_workers_and_every_job_completes(config, store, start_daemon, tmp_path) -> None:
+    side = str(tmp_path / "runs.txt")
+    queue = Queue(config, store)
+    queue.enqueue_many(queue.prepare(jobs.record_pid, side) for _ in range(100))
+    daemon = start_daemon("-n", "1", env={"DJ_MAX_JOBS": "10"})
+    wait_for(lambda: len(jobs.runs(side)) == 100, timeout=60, what="100 jobs")
+    pids = Counter(jobs.runs(side))
+    assert len(pids) == 10 and set(pids.values()) == {10}  # replaced 9 times
+    wait_for(lambda: store.jobs() == [], what="queue empty")
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait(30) == 0
+
+
+def test_jobs_of_a_silent_worker_on_another_host_are_freed(config, store, start_daemon, tmp_path) -> None:
+    side = str(tmp_path / "runs.txt")
+    job_id = Queue(config, store).enqueue(jobs.record, side, "rescued")
+    store.register_worker("otherhost:4242", "otherhost", 4242)
+    store.reserve("otherhost:4242", Filters())
+    with store.engine.begin() as conn:
+        conn.execute(update(wk).values(last_seen=utcnow() - timedelta(seconds=30)))
+    start_daemon("-n", "1", env={"DJ_HEARTBEAT_INTERVAL": "0.2", "DJ_HEARTBEAT_TIMEOUT": "5"})
+    wait_for(lambda: jobs.runs(side) == ["rescued"], what="job rescued")
+    assert [w["hostname"] for w in store.workers()] == ["testhost"]
+
+
+def test_usr2_logs_a_status_dump(start_daemon) -> None:
+    daemon = start_daemon("-n", "2")
+    daemon.wait_ready()
+    daemon.signal(signal.SIGUSR2)
+    wait_for(lambda: "status: 2 workers" in daemon.log(), what="status dump")
+    assert daemon.log().count("  worker testhost:") == 2
