@@ -3,11 +3,20 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 rm -rf out && mkdir -p out/sentinels
-export DJ_CONFIG="$PWD/demo.conf" PYTHONPATH="$PWD" FLEAS_FILE="$PWD/out/fleas.txt" DJ_LOG_LEVEL=WARNING
+export DJ_CONFIG="$PWD/demo.conf" PYTHONPATH="$PWD" FLEAS_FILE="$PWD/out/fleas.txt" DJ_LOG_LEVEL=INFO
 
 delayed_job db init
 python enqueue_samples.py
-delayed_job workoff
+echo "--- the daemon: delayed_job run -n 2 (systemd runs the same command)"
+delayed_job run -n 2 &
+daemon=$!
+for _ in $(seq 1 150); do
+  [ -f out/fleas.txt ] && [ "$(wc -l < out/fleas.txt)" -ge 7 ] && break
+  sleep 0.1
+done
+kill -TERM "$daemon"
+wait "$daemon"
+echo "--- daemon stopped cleanly (exit $?)"
 echo "--- out/fleas.txt"
 cat out/fleas.txt
 echo "--- the queue now"

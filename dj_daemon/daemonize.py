@@ -16,6 +16,7 @@ import daemon
 from daemon.pidfile import TimeoutPIDLockFile
 
 from .errors import DJError
+from .processes import alive
 
 LSB_RUNNING, LSB_DEAD, LSB_STOPPED = 0, 1, 3
 
@@ -26,16 +27,6 @@ def read_pid(pidfile: str) -> int | None:
         return int(Path(pidfile).read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return None
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def status(pidfile: str) -> tuple[int, str]:

@@ -35,6 +35,7 @@ from .config import Config
 from .errors import ConfigError, DatabaseError
 from .notify import Notifier
 from .pools import Pool, pools_of
+from .processes import alive, describe_exit
 from .store import Store, open_store
 from .worker import Worker
 
@@ -60,14 +61,6 @@ class Slot:
     up: bool = False
     retiring: bool = False
     kill_reason: str = ""
-
-
-def describe_exit(status: int) -> tuple[str, bool]:
-    """``("killed by SIGKILL", True)``; the flag says whether the worker ended abnormally."""
-    if os.WIFSIGNALED(status):
-        return f"killed by {signal.Signals(os.WTERMSIG(status)).name}", True
-    code = os.WEXITSTATUS(status)
-    return f"exited with code {code}", code != 0
 
 
 class Supervisor:
@@ -327,7 +320,7 @@ class Supervisor:
         """At boot: free jobs of this host's workers from an earlier run that are no longer alive."""
         rows = self._db(lambda store: store.workers(self.config.hostname)) or []
         for row in rows:
-            if not _alive(row["pid"]):
+            if not alive(row["pid"]):
                 self.pending_releases.append((row["name"], f"worker {row['name']} gone: found dead at daemon start"))
         self._retry_releases()
 
@@ -411,12 +404,3 @@ class Supervisor:
     def _pools_text(self) -> str:
         return ", ".join(f"{p.size} worker(s) on {p.label()}" for p in self.pools)
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -1,0 +1,85 @@
+"""init.d mode: ``delayed_job start|status|stop`` through a pidfile, daemonized with python-daemon."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from dj_daemon.api import Queue
+from dj_daemon.daemonize import read_pid
+from tests import jobs
+from tests.conftest import bin_path
+from tests.process.daemon import children_of, wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def dj(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([bin_path("delayed_job"), *args], env=env, capture_output=True, text=True, timeout=90)
+
+
+@pytest.fixture
+def paths(tmp_path: Path):
+    pidfile, log_file = tmp_path / "run" / "dj.pid", tmp_path / "log" / "dj.log"
+    yield str(pidfile), str(log_file)
+    pid = read_pid(str(pidfile))
+    for leftover in ([pid, *children_of(pid)] if pid else []):
+        try:
+            os.kill(leftover, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def test_start_status_stop_through_the_pidfile(config, store, subprocess_env, paths, tmp_path) -> None:
+    pidfile, log_file = paths
+    side = str(tmp_path / "runs.txt")
+    started = dj(subprocess_env, "start", "-n", "2", "--pidfile", pidfile, "--log-file", log_file)
+    assert started.returncode == 0, started.stderr
+    pid = read_pid(pidfile)
+    assert started.stdout.strip() == f"delayed_job started (pid {pid})"
+    status = dj(subprocess_env, "status", "--pidfile", pidfile)
+    assert (status.returncode, status.stdout.strip()) == (0, f"delayed_job is running (pid {pid})")
+    again = dj(subprocess_env, "start", "--pidfile", pidfile, "--log-file", log_file)
+    assert again.returncode == 1 and "already running" in again.stderr
+    for n in range(10):
+        Queue(config, store).enqueue(jobs.record, side, n)
+    wait_for(lambda: len(jobs.runs(side)) == 10, what="jobs run by the daemon")
+    stopped = dj(subprocess_env, "stop", "--pidfile", pidfile)
+    assert stopped.returncode == 0 and stopped.stdout.strip() == f"delayed_job stopped (pid {pid})"
+    assert not os.path.exists(pidfile)
+    status = dj(subprocess_env, "status", "--pidfile", pidfile)
+    assert (status.returncode, status.stdout.strip()) == (3, "delayed_job is not running")
+    log = Path(log_file).read_text()
+    assert "job done id=" in log and "supervisor" in log and "stopped" in log
+    assert dj(subprocess_env, "stop", "--pidfile", pidfile).returncode == 0  # stopping a stopped daemon is fine
+
+
+def test_status_of_a_dead_daemon_and_restart(store, subprocess_env, paths) -> None:
+    pidfile, log_file = paths
+    assert dj(subprocess_env, "start", "-n", "1", "--pidfile", pidfile, "--log-file", log_file).returncode == 0
+    first = read_pid(pidfile)
+    restarted = dj(subprocess_env, "restart", "-n", "1", "--pidfile", pidfile, "--log-file", log_file)
+    assert restarted.returncode == 0, restarted.stderr
+    second = read_pid(pidfile)
+    assert second != first and "stopped" in restarted.stdout and "started" in restarted.stdout
+    os.kill(second, signal.SIGKILL)  # as when the daemon dies; its workers follow it
+    wait_for(lambda: dj(subprocess_env, "status", "--pidfile", pidfile).returncode == 1, what="dead status")
+    # a stale pidfile does not block the next start
+    assert dj(subprocess_env, "start", "-n", "1", "--pidfile", pidfile, "--log-file", log_file).returncode == 0
+    assert dj(subprocess_env, "stop", "--pidfile", pidfile).returncode == 0
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["run", "-n", "0"], "0 is not in the range x>=1"),
+    (["run", "-n", "abc"], "'abc' is not a valid integer"),
+    (["run", "--pool", "a:x"], "worker count 'x' is not a number"),
+    (["start", "--pidfile", "/proc/nope/dj.pid"], "cannot create /proc/nope"),
+    (["reload", "--pidfile", "/nonexistent/dj.pid"], "not running"),
+])
+def test_bad_daemon_arguments_are_one_line(subprocess_env, args, fragment) -> None:
+    result = dj(subprocess_env, *args)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode != 0 and len(lines) == 1 and fragment in lines[0], result.stderr
