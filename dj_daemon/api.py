@@ -16,6 +16,7 @@ from .config import Config, load_config
 from .errors import EnqueueError
 from .job import NewJob, display_name, utcnow
 from .store import Store, open_store
+from .tracking import Tracking, tracking_of
 
 RunAt = datetime | timedelta | Callable[[], datetime | timedelta] | None
 
@@ -59,8 +60,10 @@ class Queue:
     def prepare_call(self, target: Any, args: tuple = (), kwargs: dict | None = None, *,
                      queue: str | None = None, priority: int | None = None, run_at: RunAt = None) -> NewJob:
         """``prepare`` with the call's arguments passed explicitly (no name collisions)."""
-        handler = payload.encode_call(target, tuple(args), dict(kwargs or {}), self.config.allowed_modules)
-        return self._new_job(handler, target, queue, priority, run_at)
+        args, kwargs = tuple(args), dict(kwargs or {})
+        handler = payload.encode_call(target, args, kwargs, self.config.allowed_modules)
+        tracking = tracking_of(target, display_name(handler).removesuffix("#perform"), args, kwargs)
+        return self._new_job(handler, target, queue, priority, run_at, tracking)
 
     def prepare_method(self, receiver: Any, method: str, args: tuple = (), kwargs: dict | None = None, *,
                        queue: str | None = None, priority: int | None = None, run_at: RunAt = None) -> NewJob:
@@ -70,7 +73,7 @@ class Queue:
         return self._new_job(handler, receiver, queue, priority, run_at)
 
     def _new_job(self, handler: str, owner: Any, queue: str | None, priority: int | None,
-                 run_at: RunAt) -> NewJob:
+                 run_at: RunAt, tracking: Tracking | None = None) -> NewJob:
         """Apply the owner's defaults (a decorated function's or a job class's) and the size limit."""
         size = len(handler.encode("utf-8"))
         if size > self.config.max_payload_bytes:
@@ -81,6 +84,7 @@ class Queue:
             queue=queue if queue is not None else getattr(owner, "queue", None),
             priority=priority if priority is not None else int(getattr(owner, "priority", 0) or 0),
             run_at=_when(run_at if run_at is not None else getattr(owner, "run_at", None)),
+            tracking=tracking,
         )
 
     def enqueue(self, target: Any, *args: Any, queue: str | None = None, priority: int | None = None,
@@ -135,11 +139,13 @@ class JobFunction:
     ``run_at`` (a datetime, a delay, or a callable such as "one day from
     now"), ``max_attempts``, ``max_run_time``, ``backoff`` (seconds or a
     function of the attempt count), and hooks ``before(job)``, ``after(job)``,
-    ``success(job)``, ``error(job, exc)``, ``failure(job)``.
+    ``success(job)``, ``error(job, exc)``, ``failure(job)``. ``track`` (an
+    argument name, or a callable of the arguments, giving the identifier) makes
+    it a tracked job, with ``gate`` "defer", "hold" or "none" (see ``tracking``).
     """
 
     OPTIONS = ("queue", "priority", "run_at", "max_attempts", "max_run_time", "backoff",
-               "before", "after", "success", "error", "failure")
+               "before", "after", "success", "error", "failure", "track", "gate")
 
     def __init__(self, func: Callable, bound: "Queue | None" = None, **options: Any) -> None:
         unknown = set(options) - set(self.OPTIONS)

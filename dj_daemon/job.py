@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
+from .tracking import Tracking
+
 
 def utcnow() -> datetime:
     """Naive UTC now: what every time column stores."""
@@ -25,6 +27,7 @@ class NewJob:
     queue: str | None = None
     priority: int = 0
     run_at: datetime | None = None
+    tracking: Tracking | None = None
 
     def to_row(self, now: datetime) -> dict[str, Any]:
         """The ``delayed_jobs`` row; a missing ``run_at`` means now."""
@@ -36,6 +39,7 @@ class NewJob:
             "attempts": 0,
             "created_at": now,
             "updated_at": now,
+            "strand": self.tracking.strand if self.tracking else None,
         }
 
 
@@ -54,6 +58,7 @@ class Job:
     failed_at: datetime | None = None
     last_error: str | None = None
     created_at: datetime | None = None
+    strand: str | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> "Job":

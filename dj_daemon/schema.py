@@ -35,10 +35,13 @@ delayed_jobs = Table(
     Column("queue", String(255)),
     Column("created_at", Time, nullable=False),
     Column("updated_at", Time, nullable=False),
+    # Tracked jobs of one class and identifier share a strand and run one at a time, in id order.
+    Column("strand", String(255)),
     # The reservation query filters ready rows and orders by priority, run_at.
     Index("ix_delayed_jobs_ready", "priority", "run_at", "id"),
     Index("ix_delayed_jobs_locked_by", "locked_by"),
     Index("ix_delayed_jobs_queue", "queue"),
+    Index("ix_delayed_jobs_strand", "strand", "id"),
 )
 
 tracked_jobs = Table(

@@ -21,6 +21,7 @@ from .errors import DatabaseError, DeserializationError, JobTimeout, WorkerInter
 from .job import Job
 from .records import RecordLoader
 from .retry import Policy, policy_for
+from .sentinels import closed_gates
 from .store import Filters, Store
 from .timeouts import deadline
 
@@ -146,16 +147,22 @@ class Worker:
         return False
 
     def _reserve(self) -> list[Job] | None:
-        """Reserved jobs; None after a database error (logged once per outage, then backed off)."""
+        """Jobs to run; None to look again (after a database error, logged once per outage and
+        backed off, or when everything reserved was parked)."""
         try:
-            jobs = self.store.reserve(self.name, self.filters, self.config.batch_size)
+            reserved = self.store.reserve(self.name, self.filters, self.config.batch_size,
+                                          closed_gates(self.config.sentinel_dir), self.config.hostname)
         except DatabaseError as exc:
             self._database_down(exc)
             return None
+        for job, state in reserved.parked:
+            log.info("job parked as %s (drain sentinel present) %s", state.value, job.log_context())
+        if reserved.parked and not reserved.jobs:
+            return None  # look again at once: what follows the parked jobs may be runnable
         if self._db_down_since is not None:
             log.warning("worker %s: database back after %.1fs", self.name, time.monotonic() - self._db_down_since)
             self._db_down_since = None
-        return jobs
+        return reserved.jobs
 
     def _database_down(self, exc: DatabaseError) -> None:
         if self._db_down_since is None:

@@ -1,27 +1,121 @@
-"""``long_jobs``: the operators' maintenance CLI (status for now)."""
+"""``long_jobs``: what operators run before and after maintenance, and the admin verbs.
+
+Each command parses its flags, calls one function of ``long_jobs.ops`` and
+prints through ``long_jobs.report``. Errors are one line and a non-zero exit.
+"""
 from __future__ import annotations
 
 import click
 
-from dj_daemon import console
-from dj_daemon.store import open_store
+from dj_daemon import console, sentinels
+from dj_daemon.config import Config
+from dj_daemon.job import utcnow
+from dj_daemon.store import Store, open_store
+
+from . import ops, report
 
 PROG = "long_jobs"
+
+
+def _setup(ctx: click.Context, writable: bool = False) -> tuple[Config, Store]:
+    """The shared config, a checked sentinel folder, and the store."""
+    config = console.config_from(ctx)
+    sentinels.check_folder(config.sentinel_dir, writable)
+    return config, open_store(config)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @console.config_option
 def cli(config_path: str | None) -> None:
-    """long_jobs: maintenance of dj-daemon's long jobs."""
+    """long_jobs: drain, restart and inspect dj-daemon's tracked long jobs."""
 
 
 @cli.command()
+@click.option("--json", "as_json", is_flag=True, help="The same, as JSON.")
 @click.pass_context
-def status(ctx: click.Context) -> None:
-    """Show the work queue's counts."""
-    config = console.config_from(ctx)
-    counts = open_store(config).counts()
-    click.echo(f"queue {config.safe_url}: " + ", ".join(f"{n} {state}" for state, n in counts.items()))
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Draining state, daemon, workers, counts, what runs where, stalled and parked jobs.
+
+    Exit 0 when normal, 3 while draining, 4 on trouble (stalled jobs, daemon down).
+    """
+    config, store = _setup(ctx)
+    snapshot = ops.status(store, config)
+    click.echo(report.to_json(snapshot) if as_json else report.status_text(snapshot))
+    ctx.exit(ops.exit_code(snapshot))
+
+
+@cli.command()
+@click.option("--wait", is_flag=True, help="Wait until no tracked job runs on this host.")
+@click.option("--timeout", type=float, help="With --wait: give up after S seconds (exit 1).")
+@click.pass_context
+def drain(ctx: click.Context, wait: bool, timeout: float | None) -> None:
+    """Write defer_jobs.txt and hold-submissions.txt: jobs whose turn comes are parked, none is cut off."""
+    config, store = _setup(ctx, writable=True)
+    written = ops.drain(config)
+    click.echo(f"draining {config.hostname}: " + (", ".join(written) + " written" if written
+                                                    else "sentinel files were already present"))
+    if wait and not ops.wait_drained(store, config, timeout,
+                                     lambda running: click.echo(report.drain_progress(running, utcnow()))):
+        raise click.ClickException(f"still running after {timeout:g}s; the sentinel files stay in place")
+
+
+@cli.command()
+@click.option("--host", "hosts", multiple=True,
+              help="Also move this host's rejected submissions to this host (repeatable).")
+@click.pass_context
+def restart(ctx: click.Context, hosts: tuple[str, ...]) -> None:
+    """Remove the sentinel files and re-enqueue every deferred and rejected job."""
+    config, store = _setup(ctx, writable=True)
+    result = ops.restart(store, config, hosts)
+    click.echo(f"removed: {', '.join(result.removed) or 'no sentinel file was present'}")
+    for row in result.reenqueued:
+        click.echo(f"re-enqueued {row['id']} {row['job_class']} {row['identifier']} (was {row['state']} on "
+                   f"{row['hostname'] or '-'}) as job {row['delayed_job_id']}")
+    click.echo(f"{len(result.reenqueued)} job(s) re-enqueued"
+               + (f", {result.skipped} already taken by another restart" if result.skipped else ""))
+
+
+@cli.command("list")
+@click.option("--identifier")
+@click.option("--state", type=click.Choice(report.STATE_ORDER))
+@click.option("--limit", type=int, default=500, show_default=True)
+@click.pass_context
+def list_jobs(ctx: click.Context, identifier: str | None, state: str | None, limit: int) -> None:
+    """Tracked jobs, oldest first."""
+    _, store = _setup(ctx)
+    click.echo(report.JOB_HEADER)
+    for row in store.tracked(identifier=identifier, state=state, limit=limit):
+        click.echo(report.job_line(row))
+
+
+@cli.command()
+@click.argument("state_id", type=int)
+@click.pass_context
+def resend(ctx: click.Context, state_id: int) -> None:
+    """Re-enqueue a tracked job that ended in error."""
+    config, store = _setup(ctx)
+    click.echo(f"tracked job {state_id} re-enqueued as job {ops.resend(store, config, state_id)}")
+
+
+@cli.command("reset-stalled")
+@click.pass_context
+def reset_stalled(ctx: click.Context) -> None:
+    """Move jobs shown running whose worker is gone to error, with the reason."""
+    config, store = _setup(ctx)
+    moved = ops.reset_stalled(store, config)
+    for row in moved:
+        click.echo(f"{row['id']} {row['job_class']} {row['identifier']} -> error: {row['reason']}")
+    click.echo(f"{len(moved)} stalled job(s) reset")
+
+
+@cli.command()
+@click.argument("state_id", type=int)
+@click.pass_context
+def delete(ctx: click.Context, state_id: int) -> None:
+    """Delete a tracked job that is not running (and its queue row)."""
+    _, store = _setup(ctx)
+    ops.delete(store, state_id)
+    click.echo(f"deleted tracked job {state_id}")
 
 
 def main(args: list[str] | None = None) -> None:

@@ -133,3 +133,40 @@ def sleep_until_flag(path: str, flag: str, seconds: float) -> None:
 def record_pid(path: str) -> None:
     """Record which worker process ran the job."""
     record(path, os.getpid())
+
+
+@job(track="dataset_id", gate="defer", queue="replication")
+def replicate(path: str, dataset_id: int, seconds: float = 0.0) -> None:
+    """A deferrable tracked job (a replication copy): parked while defer_jobs.txt exists."""
+    record(path, f"start-{dataset_id}")
+    time.sleep(seconds)
+    record(path, f"end-{dataset_id}")
+
+
+@job(track="dataset_id", gate="hold", queue="submissions")
+def submit(path: str, dataset_id: int, seconds: float = 0.0) -> None:
+    """A submission (hold gate): rejected while hold-submissions.txt exists."""
+    record(path, f"start-{dataset_id}")
+    time.sleep(seconds)
+    record(path, f"end-{dataset_id}")
+
+
+@job(track="dataset_id", gate="none")
+def ordered_step(path: str, dataset_id: int, step: int, seconds: float) -> None:
+    """A tracked job without a gate; steps of one dataset must run in order, one at a time."""
+    record(path, f"start-{step}")
+    time.sleep(seconds)
+    record(path, f"end-{step}")
+
+
+class ReplicationCopy:
+    """A tracked perform-object: identifier from its attribute."""
+
+    track = "dataset_id"
+    gate = "defer"
+
+    def __init__(self, path: str, dataset_id: int) -> None:
+        self.path, self.dataset_id = path, dataset_id
+
+    def perform(self) -> None:
+        record(self.path, f"copy-{self.dataset_id}")

@@ -12,7 +12,7 @@ import random
 import time
 from datetime import datetime, timedelta
 from types import ModuleType
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, Callable, Iterable, NamedTuple, TypeVar
 
 from sqlalchemy import create_engine, delete, func, select, update
 from sqlalchemy.engine import Connection, Engine, make_url
@@ -22,13 +22,21 @@ from ..config import Config, mask_url
 from ..errors import DatabaseError, UnknownJobError
 from ..job import Job, NewJob, utcnow
 from ..schema import create_all, delayed_jobs as dj, workers as wk
-from . import common, mysql, postgresql, sqlite
+from ..tracking import Gate, State
+from . import common, mysql, postgresql, sqlite, states
 from .common import Filters
 
-__all__ = ["Store", "Filters", "open_store"]
+__all__ = ["Store", "Filters", "Reserved", "open_store"]
 T = TypeVar("T")
 DIALECTS: dict[str, ModuleType] = {"sqlite": sqlite, "mysql": mysql, "mariadb": mysql, "postgresql": postgresql}
 TX_ATTEMPTS = 8
+
+
+class Reserved(NamedTuple):
+    """What one reservation got: jobs to run, and tracked jobs a closed gate parked instead."""
+
+    jobs: list[Job]
+    parked: list[tuple[Job, State]]
 
 
 def open_store(config: Config) -> "Store":
@@ -58,7 +66,7 @@ def _retryable(exc: DBAPIError) -> bool:
     return bool(args) and args[0] in mysql.RETRYABLE_CODES
 
 
-class Store:
+class Store(states.TrackedVerbs):
     """The work queue in one database; safe to use from one process at a time."""
 
     def __init__(self, engine: Engine, dialect: ModuleType, safe_url: str,
@@ -108,42 +116,70 @@ class Store:
 
     # -- the job's way --------------------------------------------------------
     def insert(self, jobs: Iterable[NewJob], connection: Connection | None = None) -> list[int]:
-        """Insert jobs in one multi-row INSERT, in ``connection``'s transaction if given."""
+        """Insert jobs, in ``connection``'s transaction if given; returns the ids of single and tracked jobs.
+
+        Untracked jobs go in one multi-row INSERT; each tracked job also gets
+        its ``enqueued`` state row, in the same transaction.
+        """
         now = self.clock()
+        jobs = list(jobs)
         rows = [job.to_row(now) for job in jobs]
         if not rows:
             return []
 
+        tracked = [job for job in jobs if job.tracking is not None]
+        plain = [row for job, row in zip(jobs, rows) if job.tracking is None]
+
         def work(conn: Connection) -> list[int]:
-            if len(rows) == 1:
-                return [conn.execute(dj.insert(), rows[0]).inserted_primary_key[0]]
-            conn.execute(dj.insert().values(rows))
-            return []
+            ids = [states.insert_tracked(conn, job, now) for job in tracked]
+            if len(plain) == 1:
+                ids.append(conn.execute(dj.insert(), plain[0]).inserted_primary_key[0])
+            elif plain:
+                conn.execute(dj.insert().values(plain))
+            return ids
 
         return work(connection) if connection is not None else self.transaction(work)
 
-    def reserve(self, worker: str, filters: Filters, limit: int = 1) -> list[Job]:
-        """Lock up to ``limit`` ready jobs for ``worker``, best priority first."""
+    def reserve(self, worker: str, filters: Filters, limit: int = 1, closed: frozenset[Gate] = frozenset(),
+                host: str = "") -> Reserved:
+        """Lock up to ``limit`` ready jobs for ``worker``, best priority first.
+
+        Tracked jobs become ``running`` in the same transaction, or, when
+        their gate is ``closed`` by a drain sentinel, are parked instead.
+        """
         skip_locked = self.skip_locked
 
-        def work(conn: Connection) -> list[Job]:
+        def work(conn: Connection) -> Reserved:
             now = self.clock()
             if skip_locked or self._dialect is sqlite:
-                return common.reserve_locking(conn, worker, filters, now, limit, skip_locked)
-            return common.reserve_optimistic(conn, worker, filters, now, limit)
+                jobs = common.reserve_locking(conn, worker, filters, now, limit, skip_locked)
+            else:
+                jobs = common.reserve_optimistic(conn, worker, filters, now, limit)
+            return Reserved(*states.sort_reserved(conn, jobs, closed, host, now))
 
         return self.transaction(work)
 
     def complete(self, job: Job) -> None:
         """A finished job's row goes away (only while this worker still holds it)."""
-        self.transaction(lambda conn: conn.execute(
-            delete(dj).where(dj.c.id == job.id, dj.c.locked_by == job.locked_by)))
+        now = self.clock()
+
+        def work(conn: Connection) -> None:
+            conn.execute(delete(dj).where(dj.c.id == job.id, dj.c.locked_by == job.locked_by))
+            if job.strand is not None:
+                states.set_state(conn, [job.id], State.COMPLETED, now, finished_at=now)
+        self.transaction(work)
 
     def reschedule(self, job: Job, attempts: int, error: str, run_at: datetime | None) -> None:
         """Record a failed run: try again at ``run_at``, or fail for good when it is None."""
-        values = common.changes_on_failure(attempts, error, self.clock(), run_at=run_at)
-        self.transaction(lambda conn: conn.execute(
-            update(dj).where(dj.c.id == job.id, dj.c.locked_by == job.locked_by).values(**values)))
+        now = self.clock()
+        values = common.changes_on_failure(attempts, error, now, run_at=run_at)
+
+        def work(conn: Connection) -> None:
+            conn.execute(update(dj).where(dj.c.id == job.id, dj.c.locked_by == job.locked_by).values(**values))
+            if job.strand is not None:
+                state, finished = (State.ERROR, now) if run_at is None else (State.ENQUEUED, None)
+                states.set_state(conn, [job.id], state, now, last_error=error, finished_at=finished)
+        self.transaction(work)
 
     # -- worker heartbeats (written by the supervisor for its workers) ------------
     def register_worker(self, name: str, hostname: str, pid: int) -> None:
@@ -171,6 +207,8 @@ class Store:
 
         def work(conn: Connection) -> int:
             conn.execute(delete(wk).where(wk.c.name == name))
+            held = list(conn.execute(select(dj.c.id).where(dj.c.locked_by == name)).scalars())
+            states.set_state(conn, held, State.ENQUEUED, now, last_error=error)
             return conn.execute(
                 update(dj).where(dj.c.locked_by == name)
                 .values(attempts=dj.c.attempts + 1, last_error=error, locked_at=None, locked_by=None,
@@ -210,15 +248,18 @@ class Store:
         """Make a failed (or waiting) job run now, as delayed_job's ``retry``; attempts start over."""
         now = self.clock()
         self._change(job_id, update(dj).where(dj.c.locked_by.is_(None)).values(
-            failed_at=None, attempts=0, run_at=now, updated_at=now))
+            failed_at=None, attempts=0, run_at=now, updated_at=now), State.ENQUEUED, finished_at=None)
         return self.get(job_id)
 
     def delete(self, job_id: int) -> None:
-        """Remove a job that is not running."""
-        self._change(job_id, delete(dj).where(dj.c.locked_by.is_(None)))
+        """Remove a job that is not running (a tracked one is left in ``error``, saying so)."""
+        self._change(job_id, delete(dj).where(dj.c.locked_by.is_(None)), State.ERROR,
+                     last_error="deleted from the work queue by an operator", delayed_job_id=None)
 
-    def _change(self, job_id: int, statement: Any) -> None:
+    def _change(self, job_id: int, statement: Any, state: State, **values: Any) -> None:
+        """Apply ``statement`` to one idle job and move its tracked state, or say why not."""
         def work(conn: Connection) -> None:
+            states.set_state(conn, [job_id], state, self.clock(), **values)
             if conn.execute(statement.where(dj.c.id == job_id)).rowcount == 0:
                 exists = conn.execute(select(dj.c.id).where(dj.c.id == job_id)).first()
                 raise UnknownJobError(f"job {job_id} is running; try again when it is done"

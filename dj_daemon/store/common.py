@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -26,14 +26,25 @@ class Filters:
     max_run_time: float = 4 * 3600.0
 
 
+def unlocked(filters: Filters, now: datetime) -> ColumnElement[bool]:
+    """Not locked, or locked longer than max run time ago (its worker is presumed dead)."""
+    return or_(dj.c.locked_at.is_(None), dj.c.locked_at < now - timedelta(seconds=filters.max_run_time))
+
+
+def first_in_strand() -> ColumnElement[bool]:
+    """No earlier live job of the same strand: tracked jobs of one identifier run in order.
+
+    A job failed for good no longer holds its strand back. MySQL and
+    PostgreSQL do not lock the subquery's rows in a ``FOR UPDATE`` select.
+    """
+    earlier = dj.alias("earlier")
+    return or_(dj.c.strand.is_(None), ~exists().where(
+        earlier.c.strand == dj.c.strand, earlier.c.id < dj.c.id, earlier.c.failed_at.is_(None)))
+
+
 def ready(filters: Filters, now: datetime) -> ColumnElement[bool]:
-    """Runnable now: due, not failed, unlocked or locked longer than max run time."""
-    stale = now - timedelta(seconds=filters.max_run_time)
-    clauses = [
-        dj.c.run_at <= now,
-        dj.c.failed_at.is_(None),
-        or_(dj.c.locked_at.is_(None), dj.c.locked_at < stale),
-    ]
+    """Runnable now: due, not failed, unlocked, first of its strand, within the worker's filters."""
+    clauses = [dj.c.run_at <= now, dj.c.failed_at.is_(None), unlocked(filters, now), first_in_strand()]
     if filters.queues:
         clauses.append(dj.c.queue.in_(filters.queues))
     if filters.min_priority is not None:
@@ -73,13 +84,13 @@ def reserve_optimistic(conn: Connection, worker: str, filters: Filters, now: dat
     """delayed_job's fallback: claim with one guarded ``UPDATE``, then read back what we got.
 
     The candidate ids come through a derived table, which MySQL allows where
-    it refuses ``LIMIT`` in an ``IN`` subquery; ``ready`` is repeated in the
+    it refuses ``LIMIT`` in an ``IN`` subquery; ``unlocked`` is repeated in the
     UPDATE itself so that a row another worker claimed first is not taken.
     """
     candidates = select(dj.c.id).where(ready(filters, now)).order_by(*ORDER).limit(limit).subquery("c")
     claimed = conn.execute(
         update(dj)
-        .where(dj.c.id.in_(select(candidates.c.id)), ready(filters, now))
+        .where(dj.c.id.in_(select(candidates.c.id)), unlocked(filters, now))
         .values(locked_at=now, locked_by=worker, updated_at=now)
     ).rowcount
     if not claimed:

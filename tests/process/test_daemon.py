@@ -126,7 +126,7 @@ def test_jobs_of_a_silent_worker_on_another_host_are_freed(config, store, start_
     side = str(tmp_path / "runs.txt")
     job_id = Queue(config, store).enqueue(jobs.record, side, "rescued")
     store.register_worker("otherhost:4242", "otherhost", 4242)
-    store.reserve("otherhost:4242", Filters())
+    store.reserve("otherhost:4242", Filters()).jobs
     with store.engine.begin() as conn:
         conn.execute(update(wk).values(last_seen=utcnow() - timedelta(seconds=30)))
     start_daemon("-n", "1", env={"DJ_HEARTBEAT_INTERVAL": "0.2", "DJ_HEARTBEAT_TIMEOUT": "5"})

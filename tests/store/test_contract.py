@@ -33,9 +33,9 @@ def test_reserve_orders_by_priority_then_run_at(store: Store) -> None:
     ids = store.insert([new(5, run_at=now - timedelta(seconds=30))])
     ids += store.insert([new(1, run_at=now - timedelta(seconds=10))])
     ids += store.insert([new(1, run_at=now - timedelta(seconds=20))])
-    order = [store.reserve("w", Filters())[0].id for _ in range(3)]
+    order = [store.reserve("w", Filters()).jobs[0].id for _ in range(3)]
     assert order == [ids[2], ids[1], ids[0]]
-    assert store.reserve("w", Filters()) == []
+    assert store.reserve("w", Filters()).jobs == []
 
 
 def test_reserve_respects_run_at_queues_and_priority_range(store: Store) -> None:
@@ -43,30 +43,30 @@ def test_reserve_respects_run_at_queues_and_priority_range(store: Store) -> None
     low, = store.insert([new(10, "mail")])
     store.insert([new(0, "other")])
     high, = store.insert([new(-5, "mail")])
-    assert store.reserve("w", Filters(queues=("mail",), min_priority=0))[0].id == low
-    assert store.reserve("w", Filters(queues=("mail",), max_priority=0))[0].id == high
-    assert store.reserve("w", Filters(queues=("mail",))) == []
+    assert store.reserve("w", Filters(queues=("mail",), min_priority=0)).jobs[0].id == low
+    assert store.reserve("w", Filters(queues=("mail",), max_priority=0)).jobs[0].id == high
+    assert store.reserve("w", Filters(queues=("mail",))).jobs == []
 
 
 def test_reserve_stamps_lock_and_batches(store: Store) -> None:
     store.insert([new(token=str(i)) for i in range(5)])
-    jobs = store.reserve("host:1", Filters(), limit=3)
+    jobs = store.reserve("host:1", Filters(), limit=3).jobs
     assert len(jobs) == 3 and all(j.locked_by == "host:1" and j.locked_at for j in jobs)
-    assert len(store.reserve("host:2", Filters(), limit=10)) == 2
+    assert len(store.reserve("host:2", Filters(), limit=10).jobs) == 2
 
 
 def test_stale_lock_is_reclaimed_fresh_lock_is_not(store: Store) -> None:
     job_id, = store.insert([new()])
-    assert store.reserve("dead:1", Filters())[0].id == job_id
-    assert store.reserve("w", Filters(max_run_time=60)) == []
+    assert store.reserve("dead:1", Filters()).jobs[0].id == job_id
+    assert store.reserve("w", Filters(max_run_time=60)).jobs == []
     with store.engine.begin() as conn:
         conn.execute(update(dj).values(locked_at=utcnow() - timedelta(seconds=61)))
-    assert store.reserve("w", Filters(max_run_time=60))[0].id == job_id
+    assert store.reserve("w", Filters(max_run_time=60)).jobs[0].id == job_id
 
 
 def test_complete_deletes_only_own_lock(store: Store) -> None:
     job_id, = store.insert([new()])
-    job = store.reserve("w", Filters())[0]
+    job = store.reserve("w", Filters()).jobs[0]
     store.complete(job.__class__(**{**job.__dict__, "locked_by": "someone-else"}))
     assert count(store) == 1
     store.complete(job)
@@ -75,7 +75,7 @@ def test_complete_deletes_only_own_lock(store: Store) -> None:
 
 def test_reschedule_and_fail(store: Store) -> None:
     store.insert([new()])
-    job = store.reserve("w", Filters())[0]
+    job = store.reserve("w", Filters()).jobs[0]
     later = utcnow() + timedelta(minutes=5)
     store.reschedule(job, 1, "ValueError: boom", later)
     again = store.get(job.id)
@@ -83,30 +83,30 @@ def test_reschedule_and_fail(store: Store) -> None:
     assert abs((again.run_at - later).total_seconds()) < 0.01
     with store.engine.begin() as conn:
         conn.execute(update(dj).values(run_at=utcnow() - timedelta(seconds=1)))
-    job = store.reserve("w", Filters())[0]
+    job = store.reserve("w", Filters()).jobs[0]
     store.reschedule(job, 2, "ValueError: boom again", None)
     failed = store.get(job.id)
     assert failed.failed_at is not None and failed.attempts == 2 and failed.state == "failed"
-    assert store.reserve("w", Filters()) == []
+    assert store.reserve("w", Filters()).jobs == []
 
 
 def test_worker_gone_releases_its_locks_counting_an_attempt(store: Store) -> None:
     store.insert([new(), new(), new()])
     store.register_worker("dead:9", "dead", 9)
-    store.reserve("dead:9", Filters(), limit=2)
+    store.reserve("dead:9", Filters(), limit=2).jobs
     assert store.worker_gone("dead:9", "worker killed by SIGKILL") == 2
     assert store.workers() == []
     released = [j for j in store.jobs() if j.attempts == 1]
     assert len(released) == 2 and all(j.last_error == "worker killed by SIGKILL" for j in released)
-    assert len(store.reserve("w", Filters(), limit=5)) == 3
+    assert len(store.reserve("w", Filters(), limit=5).jobs) == 3
 
 
 def test_retry_delete_and_unknown_ids(store: Store) -> None:
     job_id, = store.insert([new()])
-    job = store.reserve("w", Filters())[0]
+    job = store.reserve("w", Filters()).jobs[0]
     store.reschedule(job, 25, "boom", None)
     assert store.retry(job_id).failed_at is None
-    assert store.reserve("w", Filters())[0].id == job_id
+    assert store.reserve("w", Filters()).jobs[0].id == job_id
     with pytest.raises(UnknownJobError, match="running"):
         store.delete(job_id)
     for verb in (store.get, store.retry, store.delete):
@@ -129,14 +129,14 @@ def test_optimistic_fallback_reserves_each_job_once(store: Store) -> None:
     """The ``UPDATE ... LIMIT`` path used where the server has no SKIP LOCKED."""
     store._skip_locked = False
     store.insert([new(priority=p) for p in (3, 1, 2)])
-    got = [store.reserve(f"w{i}", Filters())[0].priority for i in range(3)]
+    got = [store.reserve(f"w{i}", Filters()).jobs[0].priority for i in range(3)]
     assert got == [1, 2, 3]
-    assert store.reserve("w9", Filters()) == []
+    assert store.reserve("w9", Filters()).jobs == []
 
 
 def test_clear_and_counts(store: Store) -> None:
     store.insert([new(queue="a"), new(queue="b"), new(queue="b")])
-    store.reserve("w", Filters(queues=("a",)))
+    store.reserve("w", Filters(queues=("a",))).jobs
     assert store.counts() == {"waiting": 2, "running": 1, "failed": 0}
     assert store.clear("b") == 2
     assert store.clear() == 0

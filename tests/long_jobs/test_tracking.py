@@ -1,0 +1,93 @@
+"""Tracked jobs in the store and the worker, in-process on every dialect."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from dj_daemon.api import Queue
+from dj_daemon.store import Filters
+from dj_daemon.worker import Worker
+from long_jobs import ops
+from tests import jobs
+
+
+def states(store) -> dict[str, str]:
+    return {row["identifier"]: row["state"] for row in store.tracked()}
+
+
+def work_off(config, store) -> None:
+    Worker(config, store, name="testhost:1").run(exit_when_empty=True)
+
+
+def test_state_follows_the_queue(config, store, sentinel_dir, tmp_path: Path) -> None:
+    side = str(tmp_path / "runs.txt")
+    queue = Queue(config.replace(max_attempts=1), store)
+    queue.enqueue(jobs.replicate, side, 1)
+    jobs.submit.delay  # decorated, tracked on its dataset_id argument
+    queue.enqueue(jobs.ReplicationCopy(side, 3))
+    queue.enqueue(jobs.always_fails, side)
+    row = store.tracked()[0]
+    assert (row["job_class"], row["identifier"], row["gate"], row["state"]) == (
+        "tests.jobs:replicate", "1", "defer", "enqueued")
+    assert store.tracked()[1]["job_class"] == "tests.jobs:ReplicationCopy"
+    work_off(config.replace(max_attempts=1), store)
+    assert states(store) == {"1": "completed", "3": "completed"}
+    assert store.tracked()[0]["finished_at"] is not None and store.tracked()[0]["hostname"] == "testhost"
+
+
+def test_tracked_failure_ends_in_error(config, store, sentinel_dir, tmp_path) -> None:
+    config = config.replace(max_attempts=2, backoff_scale=0)
+    Queue(config, store).enqueue(jobs.ordered_step, str(tmp_path / "x"), 7, "not-a-number", "nan")
+    work_off(config, store)
+    row = store.tracked()[0]
+    assert row["state"] == "error" and "TypeError" in row["last_error"]
+
+
+def test_drain_parks_instead_of_running_and_restart_brings_back(config, store, sentinel_dir, tmp_path) -> None:
+    side = str(tmp_path / "runs.txt")
+    queue = Queue(config, store)
+    for n in range(3):
+        queue.enqueue(jobs.replicate, side, n)
+        queue.enqueue(jobs.submit, side, 100 + n)
+    queue.enqueue(jobs.record, side, "untracked")
+    assert ops.drain(config) == ["defer_jobs.txt", "hold-submissions.txt"]
+    work_off(config, store)
+    assert jobs.runs(side) == ["untracked"]
+    rows = store.tracked()
+    assert {r["state"] for r in rows if r["gate"] == "defer"} == {"deferred"}
+    assert {(r["state"], r["hostname"]) for r in rows if r["gate"] == "hold"} == {("rejected_shutting_down", "testhost")}
+    assert store.jobs() == []  # parked jobs left the work queue
+    result = ops.restart(store, config)
+    assert result.removed == ["defer_jobs.txt", "hold-submissions.txt"] and len(result.reenqueued) == 6
+    work_off(config, store)
+    assert sorted(jobs.runs(side)) == sorted(["untracked"] + [f"{e}-{n}" for e in ("start", "end")
+                                                               for n in (0, 1, 2, 100, 101, 102)])
+    assert set(states(store).values()) == {"completed"}
+
+
+def test_restart_moves_only_the_named_hosts_rejections(config, store, sentinel_dir, tmp_path) -> None:
+    side = str(tmp_path / "runs.txt")
+    Queue(config, store).enqueue(jobs.submit, side, 1)
+    ops.drain(config)
+    work_off(config.replace(hostname="oldhost"), store)
+    assert store.tracked()[0]["hostname"] == "oldhost"
+    assert ops.restart(store, config).reenqueued == []  # not this host's
+    assert store.tracked()[0]["state"] == "rejected_shutting_down"
+    moved = ops.restart(store, config, ("oldhost",)).reenqueued
+    assert len(moved) == 1 and store.tracked()[0]["hostname"] == "testhost"
+
+
+def test_strand_holds_later_jobs_until_the_earlier_one_is_done(config, store, sentinel_dir, tmp_path) -> None:
+    side = str(tmp_path / "runs.txt")
+    queue = Queue(config, store)
+    plain = queue.enqueue(jobs.noop)
+    step1, step2, step3 = (queue.enqueue(jobs.ordered_step, side, 9, n, 0) for n in (1, 2, 3))
+    elsewhere = queue.enqueue(jobs.ordered_step, side, 8, 1, 0)
+    got = store.reserve("w1", Filters(), limit=10).jobs
+    assert {j.id for j in got} == {plain, step1, elsewhere}  # steps 2 and 3 wait for step 1
+    assert store.reserve("w2", Filters(), limit=10).jobs == []
+    job1 = next(j for j in got if j.id == step1)
+    store.reschedule(job1, 1, "boom", store.clock())  # a retry keeps its place in the strand
+    assert [j.id for j in store.reserve("w2", Filters(), limit=10).jobs] == [step1]
+    store.reschedule(job1.__class__(**{**job1.__dict__, "locked_by": "w2"}), 2, "boom", None)  # failed for good
+    assert [j.id for j in store.reserve("w3", Filters(), limit=10).jobs] == [step2]
+    assert store.reserve("w4", Filters(), limit=10).jobs == []  # step 3 waits for step 2
