@@ -11,9 +11,12 @@ echo "--- the daemon: delayed_job run -n 2 (systemd runs the same command)"
 delayed_job run -n 2 &
 daemon=$!
 for _ in $(seq 1 150); do
-  [ -f out/fleas.txt ] && [ "$(wc -l < out/fleas.txt)" -ge 7 ] && break
+  [ -f out/fleas.txt ] && [ "$(wc -l < out/fleas.txt)" -ge 9 ] && break
   sleep 0.1
 done
+sleep 0.3
+echo "--- long_jobs status (while the daemon runs)"
+long_jobs status
 kill -TERM "$daemon"
 wait "$daemon"
 echo "--- daemon stopped cleanly (exit $?)"
@@ -21,11 +24,10 @@ echo "--- out/fleas.txt"
 cat out/fleas.txt
 echo "--- the queue now"
 delayed_job jobs list
-long_jobs status
 lines=$(wc -l < out/fleas.txt)
-if [ "$lines" -eq 7 ]; then
-  echo "demo: all 7 due sample jobs performed; the one for tomorrow is still queued"
+if [ "$lines" -eq 9 ]; then
+  echo "demo: all 9 due sample jobs performed; the one for tomorrow is still queued"
 else
-  echo "demo: expected 7 lines in out/fleas.txt, found $lines" >&2
+  echo "demo: expected 9 lines in out/fleas.txt, found $lines" >&2
   exit 1
 fi

@@ -115,3 +115,20 @@ def subprocess_env(config: Config, tmp_path: Path) -> dict[str, str]:
 def bin_path(name: str) -> str:
     """An installed console script of this venv."""
     return str(Path(sys.executable).with_name(name))
+
+
+@pytest.fixture
+def start_daemon(subprocess_env):
+    """``start_daemon("-n", "2", env={...})`` runs the real daemon; all are killed at the end of the test."""
+    from tests.process.daemon import Daemon
+
+    started = []
+
+    def start(*args: str, env: dict[str, str] | None = None, watchdog_usec: int | None = None):
+        daemon = Daemon({**subprocess_env, **(env or {})}, *args, watchdog_usec=watchdog_usec)
+        started.append(daemon)
+        return daemon
+
+    yield start
+    for daemon in started:
+        daemon.close()

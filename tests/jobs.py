@@ -170,3 +170,9 @@ class ReplicationCopy:
 
     def perform(self) -> None:
         record(self.path, f"copy-{self.dataset_id}")
+
+
+@job(track="dataset_id", gate="defer")
+def tracked_until_flag(path: str, dataset_id: int, flag: str) -> None:
+    """A long tracked job that ends when ``flag`` exists (at most 60 s)."""
+    sleep_until_flag(path, flag, 60)

@@ -83,3 +83,23 @@ def test_bad_daemon_arguments_are_one_line(subprocess_env, args, fragment) -> No
     result = dj(subprocess_env, *args)
     lines = result.stderr.strip().splitlines()
     assert result.returncode != 0 and len(lines) == 1 and fragment in lines[0], result.stderr
+
+
+def test_initd_script_drives_the_real_daemon(config, store, subprocess_env, paths, tmp_path) -> None:
+    pidfile, log_file = paths
+    side = str(tmp_path / "runs.txt")
+    env = {**subprocess_env, "DAEMON": bin_path("delayed_job"), "PIDFILE": pidfile, "LOGFILE": log_file,
+           "WORKERS": "2", "DEFAULTS_FILE": str(tmp_path / "no-defaults")}
+    script = str(ROOT / "init.d" / "delayed_job")
+
+    def initd(verb: str) -> subprocess.CompletedProcess:
+        return subprocess.run([script, verb], env=env, capture_output=True, text=True, timeout=90)
+
+    assert initd("start").returncode == 0
+    assert initd("status").returncode == 0
+    Queue(config, store).enqueue(jobs.record, side, "via-initd")
+    wait_for(lambda: jobs.runs(side) == ["via-initd"], what="job run by the init.d daemon")
+    assert len(children_of(read_pid(pidfile))) == 2
+    assert initd("reload").returncode == 0
+    assert initd("stop").returncode == 0
+    assert initd("status").returncode == 3
