@@ -133,14 +133,15 @@ class Worker:
         return self.stats
 
     def _should_retire(self) -> bool:
-        """Time to exit between jobs: parent gone, ``max_jobs`` done, or above ``max_rss``."""
+        """Time to exit between jobs: parent gone, ``max_jobs`` done, or above ``max_rss`` after a job
+        (a fresh worker over the limit would only be replaced by another)."""
         if self.parent_pid is not None and os.getppid() != self.parent_pid:
             log.warning("worker %s: supervisor went away, exiting", self.name)
             return True
         if self.config.max_jobs and self.stats.total >= self.config.max_jobs:
             log.info("worker %s: %d jobs done (max_jobs), restarting", self.name, self.stats.total)
             return True
-        if self.config.max_rss and rss_mib() > self.config.max_rss:
+        if self.config.max_rss and self.stats.total and rss_mib() > self.config.max_rss:
             log.info("worker %s: %.0f MiB resident (max_rss %d), restarting", self.name, rss_mib(),
                      self.config.max_rss)
             return True

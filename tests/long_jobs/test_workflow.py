@@ -34,6 +34,10 @@ def test_drain_wait_then_restart_runs_everything_once(config, store, sentinel_di
     runs = jobs.runs(side)
     started = {r[len("start-"):] for r in runs if r.startswith("start-")}
     assert started == {r[len("end-"):] for r in runs if r.startswith("end-")}  # running ones completed
+    parked = ("deferred", "rejected_shutting_down")
+    # what has not run yet is parked when its turn comes; drain --wait only waits for what runs
+    wait_for(lambda: sum(r["state"] in parked for r in store.tracked(limit=None)) == 100 - len(started),
+             what="the rest parked")
     rows = store.tracked(limit=None)
     by_state = Counter(r["state"] for r in rows)
     assert by_state["completed"] == len(started) and by_state["running"] == 0 and by_state["enqueued"] == 0

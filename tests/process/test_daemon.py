@@ -140,3 +140,23 @@ def test_usr2_logs_a_status_dump(start_daemon) -> None:
     daemon.signal(signal.SIGUSR2)
     wait_for(lambda: "status: 2 workers" in daemon.log(), what="status dump")
     assert daemon.log().count("  worker testhost:") == 2
+
+
+def test_max_rss_recycles_a_worker_between_jobs(config, store, start_daemon, tmp_path) -> None:
+    side = str(tmp_path / "runs.txt")
+    queue = Queue(config, store)
+    queue.enqueue_many(queue.prepare(jobs.record_pid, side) for _ in range(4))
+    start_daemon("-n", "1", env={"DJ_MAX_RSS": "1"})  # 1 MiB: every worker is over it after a job
+    wait_for(lambda: len(jobs.runs(side)) == 4, what="4 jobs")
+    assert len(set(jobs.runs(side))) == 4  # a fresh worker for each job
+
+
+def test_workers_dying_at_boot_are_respawned_with_backoff(start_daemon) -> None:
+    daemon = start_daemon("-n", "1", env={"DJ_SESSION_FACTORY": "tests.no_such_module:factory"})
+    time.sleep(4)
+    spawned = daemon.log().count("spawned worker")
+    assert 2 <= spawned <= 5, daemon.log()  # 0.5 s, 1 s, 2 s ... between attempts, not a busy loop
+    assert "died young" in daemon.log() and "cannot import tests.no_such_module:factory" in daemon.log()
+    assert daemon.proc.poll() is None
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait(20) == 0
