@@ -15,6 +15,7 @@ from . import payload
 from .config import Config, load_config
 from .errors import EnqueueError
 from .job import NewJob, display_name, utcnow
+from .nudge import Nudger
 from .store import Store, open_store
 from .tracking import Tracking, tracking_of
 
@@ -45,6 +46,7 @@ class Queue:
     def __init__(self, config: Config | None = None, store: Store | None = None) -> None:
         self.config = config or load_config()
         self._store = store
+        self._nudge = Nudger(self.config)
 
     @property
     def store(self) -> Store:
@@ -87,6 +89,14 @@ class Queue:
             tracking=tracking,
         )
 
+    def insert(self, jobs: list[NewJob], connection: Any = None) -> list[int]:
+        """Insert, then nudge a daemon on this host; inside the caller's transaction the nudge would
+        come before the commit, so the daemon's poll finds those jobs instead."""
+        ids = self.store.insert(jobs, _connection(connection))
+        if connection is None:
+            self._nudge()
+        return ids
+
     def enqueue(self, target: Any, *args: Any, queue: str | None = None, priority: int | None = None,
                 run_at: RunAt = None, connection: Any = None, **kwargs: Any) -> int:
         """Queue ``target(*args, **kwargs)`` (or a perform-object); returns the job id.
@@ -95,17 +105,17 @@ class Queue:
         caller's transaction and is rolled back with it.
         """
         new = self.prepare_call(target, args, kwargs, queue=queue, priority=priority, run_at=run_at)
-        return self.store.insert([new], _connection(connection))[0]
+        return self.insert([new], connection)[0]
 
     def enqueue_call(self, target: Any, args: tuple = (), kwargs: dict | None = None, *,
                      connection: Any = None, **options: Any) -> int:
         """``enqueue`` for a target whose own keyword arguments are named queue, priority, ..."""
-        return self.store.insert([self.prepare_call(target, args, kwargs, **options)], _connection(connection))[0]
+        return self.insert([self.prepare_call(target, args, kwargs, **options)], connection)[0]
 
     def enqueue_many(self, jobs: Iterable[NewJob], connection: Any = None) -> int:
         """Insert prepared jobs in one multi-row INSERT; returns how many."""
         rows = list(jobs)
-        self.store.insert(rows, _connection(connection))
+        self.insert(rows, connection)
         return len(rows)
 
     def delay(self, receiver: Any, *, connection: Any = None, **options: Any) -> "Delayed":
@@ -128,7 +138,7 @@ class Delayed:
     def __getattr__(self, method: str) -> Callable[..., int]:
         def enqueue_method(*args: Any, **kwargs: Any) -> int:
             new = self._queue.prepare_method(self._receiver, method, args, kwargs, **self._options)
-            return self._queue.store.insert([new], _connection(self._connection))[0]
+            return self._queue.insert([new], self._connection)[0]
         return enqueue_method
 
 

@@ -68,6 +68,7 @@ SETTINGS: dict[str, Setting] = {
     "workers": Setting("daemon", int, "DJ_WORKERS"),
     "pools": Setting("daemon", _list, "DJ_POOLS"),
     "graceful_timeout": Setting("daemon", float, "DJ_GRACEFUL_TIMEOUT"),
+    "poll_interval": Setting("daemon", float, "DJ_POLL_INTERVAL"),
     "heartbeat_interval": Setting("daemon", float, "DJ_HEARTBEAT_INTERVAL"),
     "heartbeat_timeout": Setting("daemon", float, "DJ_HEARTBEAT_TIMEOUT"),
     "hostname": Setting("daemon", str, "DJ_HOSTNAME"),
@@ -95,12 +96,13 @@ class Config:
     min_priority: int | None = None
     max_priority: int | None = None
     sleep_delay: float = 5.0
-    batch_size: int = 1
+    batch_size: int = 50
     max_jobs: int = 0
     max_rss: int = 0
     workers: int = 1
     pools: tuple[str, ...] = ()
     graceful_timeout: float = 30.0
+    poll_interval: float = 0.5
     heartbeat_interval: float = 10.0
     heartbeat_timeout: float = 120.0
     hostname: str = field(default_factory=socket.gethostname)
@@ -208,6 +210,7 @@ def validate(config: Config) -> Config:
         (config.max_rss >= 0, "max_rss must not be negative"),
         (config.workers >= 1, "workers must be at least 1"),
         (config.graceful_timeout >= 0, "graceful_timeout must not be negative"),
+        (config.poll_interval > 0, "poll_interval must be positive"),
         (config.heartbeat_timeout > config.heartbeat_interval > 0,
          "heartbeat_timeout must exceed heartbeat_interval, both positive"),
     ]

@@ -89,7 +89,7 @@ def display_name(handler: str) -> str:
         if "target" in data:
             return str(data["target"])
         receiver = data["receiver"]
-        owner = receiver.get("__dj_object__") or receiver.get("__dj_record__")
+        owner = receiver.get("__dj_object__") or receiver["__dj_record__"]
         return f"{owner}#{data['method']}"
     except Exception:
         return "<malformed>"

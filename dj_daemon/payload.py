@@ -171,6 +171,7 @@ def _decode_call(data: Any, allowed: tuple[str, ...], load: Loader) -> Call:
 
 
 def _decode_receiver(data: Any, allowed: tuple[str, ...], load: Loader) -> Any:
+    """A perform-object rebuilt from its attributes, or a record loaded fresh; nothing else."""
     if isinstance(data, dict) and OBJECT_KEY in data:
         cls = resolve(data[OBJECT_KEY], allowed)
         if not isinstance(cls, type):
@@ -178,10 +179,9 @@ def _decode_receiver(data: Any, allowed: tuple[str, ...], load: Loader) -> Any:
         obj = cls.__new__(cls)
         obj.__dict__.update(decode_value(data.get("attrs", {}), allowed, load))
         return obj
-    receiver = decode_value(data, allowed, load)
-    if receiver is data:
-        raise DeserializationError("malformed handler: receiver is neither object nor record")
-    return receiver
+    if isinstance(data, dict) and RECORD_KEY in data:
+        return decode_value(data, allowed, load)
+    raise DeserializationError("malformed handler: receiver is neither object nor record")
 
 
 def decode_value(value: Any, allowed: tuple[str, ...], load: Loader) -> Any:

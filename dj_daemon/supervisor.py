@@ -16,9 +16,14 @@ Signal handlers record the signal and return; the loop calls one small
 |            | named in last_error), respawn with backoff                     |                                    |
 
 Workers tell the supervisor what they do through one pipe (``<pid> up``,
-``<pid> busy <job id>``, ``<pid> idle``): that feeds STATUS=, the status dump
-and the database heartbeats, which the supervisor writes for all its workers
-at once. Nothing that holds a socket crosses a fork: each worker opens its
+``busy <id>``, ``ok <id>``, ``fail <id>``, ``flushed``, ``wait``): that feeds
+STATUS=, the status dump and the database heartbeats, which the supervisor
+writes for all its workers at once. A worker deletes its finished jobs with
+its next reservation; if it dies first, the supervisor deletes the jobs it
+reported ``ok`` instead of running them again. Idle workers ``wait`` on a
+pipe of their own: the supervisor polls the database once for all of them
+every ``poll_interval`` (or at once when an enqueue on this host nudges it,
+see ``nudge``) and wakes the idle workers of a pool that has work. Nothing that holds a socket crosses a fork: each worker opens its
 own store after the fork and drops the supervisor's without closing it.
 """
 from __future__ import annotations
@@ -28,16 +33,17 @@ import os
 import select
 import signal
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 from .config import Config
 from .errors import ConfigError, DatabaseError
+from . import nudge
 from .notify import Notifier
 from .pools import Pool, pools_of
 from .processes import alive, describe_exit
 from .store import Store, open_store
-from .worker import Worker
+from .worker import Worker, filters_from
 
 log = logging.getLogger("dj_daemon.supervisor")
 HANDLED = ("TERM", "INT", "QUIT", "HUP", "USR2", "CHLD")
@@ -57,10 +63,13 @@ class Slot:
     generation: int
     started: float
     job: int | None = None
+    wake: int = -1
     done: int = 0
     up: bool = False
+    waiting: bool = False
     retiring: bool = False
     kill_reason: str = ""
+    unflushed: set[int] = field(default_factory=set)
 
 
 class Supervisor:
@@ -82,8 +91,8 @@ class Supervisor:
         self.db_error = ""
         self.failures = [0] * len(self.pools)
         self.next_spawn = [0.0] * len(self.pools)
-        self.pending_releases: list[tuple[str, str]] = []
-        self.next_beat = self.next_status = self.next_watchdog = 0.0
+        self.pending_releases: list[tuple[str, str, tuple[int, ...]]] = []
+        self.next_beat = self.next_status = self.next_watchdog = self.next_poll = 0.0
         self.signals: list[int] = []
         self._partial = ""
         self.store: Store | None = None
@@ -97,6 +106,7 @@ class Supervisor:
         for fd in (self._wake_r, self._wake_w, self.channel_r):
             os.set_blocking(fd, False)
         self._install_signals()
+        self.nudges = nudge.listen(self.config)
         self.store = open_store(self.config)
         log.info("supervisor %d starting %s on %s", self.pid, self._pools_text(), self.config.safe_url)
         self._release_orphans()
@@ -116,6 +126,8 @@ class Supervisor:
         self.notifier.status("stopped")
         log.info("supervisor %d stopped", self.pid)
         self.store.dispose()
+        if self.nudges is not None:
+            self.nudges.close()
         return 0
 
     def _install_signals(self) -> None:
@@ -129,9 +141,10 @@ class Supervisor:
 
     def _wait(self) -> None:
         """Sleep until a signal, a worker's message, or the next periodic duty."""
-        timeout = min(1.0, self.notifier.watchdog_interval or 1.0)
+        timeout = min(1.0, self.notifier.watchdog_interval or 1.0, self.config.poll_interval)
+        fds = [self._wake_r, self.channel_r] + ([self.nudges] if self.nudges is not None else [])
         try:
-            ready, _, _ = select.select([self._wake_r, self.channel_r], [], [], timeout)
+            ready, _, _ = select.select(fds, [], [], timeout)
         except InterruptedError:
             return
         if self._wake_r in ready:
@@ -139,11 +152,16 @@ class Supervisor:
                 os.read(self._wake_r, 4096)
             except BlockingIOError:
                 pass
+        if self.nudges is not None and self.nudges in ready and nudge.drain(self.nudges):
+            self._wake_waiting(None)
 
     def _maintain(self) -> None:
         now = time.monotonic()
         self._spawn_missing(now)
         self._retire_old_generation()
+        if now >= self.next_poll and any(s.waiting for s in self.slots.values()):
+            self.next_poll = now + self.config.poll_interval
+            self._poll()
         if now >= self.next_beat:
             self.next_beat = now + self.config.heartbeat_interval
             self._heartbeat()
@@ -202,6 +220,9 @@ class Supervisor:
 
     # -- workers ----------------------------------------------------------------------
     def _spawn_missing(self, now: float) -> None:
+        for slot in self.slots.values():
+            if now - slot.started > EARLY_DEATH and slot.generation == self.generation:
+                self.failures[slot.pool] = 0  # up long enough: the pool is healthy again
         for index, pool in enumerate(self.pools):
             current = [s for s in self.slots.values() if s.pool == index and s.generation == self.generation]
             if len(current) < pool.size and now >= self.next_spawn[index]:
@@ -209,32 +230,38 @@ class Supervisor:
                     self._spawn(index)
 
     def _spawn(self, index: int) -> None:
+        wake_r, wake_w = os.pipe()
         pid = os.fork()
         if pid == 0:
             code = 1
             try:
-                code = self._worker_main(self.pools[index])
+                os.close(wake_w)
+                code = self._worker_main(self.pools[index], wake_r)
             except BaseException:  # log, never let a child run the parent's code
                 log.exception("worker %d crashed", os.getpid())
             finally:
                 os._exit(code)
+        os.close(wake_r)
+        os.set_blocking(wake_w, False)
         name = f"{self.config.hostname}:{pid}"
-        self.slots[pid] = Slot(pid, name, index, self.generation, time.monotonic())
+        self.slots[pid] = Slot(pid, name, index, self.generation, time.monotonic(), wake=wake_w)
         self._db(lambda store: store.register_worker(name, self.config.hostname, pid))
         log.info("spawned worker %s for pool %s", name, self.pools[index].label())
 
-    def _worker_main(self, pool: Pool) -> int:
+    def _worker_main(self, pool: Pool, wake_fd: int) -> int:
         """In the forked child: drop what belongs to the supervisor, then run a worker loop."""
         signal.set_wakeup_fd(-1)
         for name in HANDLED:
             signal.signal(getattr(signal, f"SIG{name}"), signal.SIG_DFL)
-        for fd in (self._wake_r, self._wake_w, self.channel_r):
+        for fd in (self._wake_r, self._wake_w, self.channel_r, *(s.wake for s in self.slots.values())):
             os.close(fd)
+        if self.nudges is not None:
+            self.nudges.close()
         self.notifier.close_in_child()
         if self.store is not None:
             self.store.engine.dispose(close=False)
         config = self.config.replace(queues=pool.queues) if pool.queues else self.config
-        worker = Worker(config, open_store(config), channel=self.channel_w, parent_pid=self.pid)
+        worker = Worker(config, open_store(config), channel=self.channel_w, wake_fd=wake_fd, parent_pid=self.pid)
         worker.install_signal_handlers(daemon=True)
         worker._report("up")
         worker.run()
@@ -280,21 +307,25 @@ class Supervisor:
                 return
             if pid == 0:
                 return
+            self._read_channel()  # all it wrote before dying is in the pipe now: its last "ok" counts
             slot = self.slots.pop(pid, None)
             if slot is not None:
                 self._worker_ended(slot, status)
 
     def _worker_ended(self, slot: Slot, status: int) -> None:
+        os.close(slot.wake)
         how, abnormal = describe_exit(status)
         lived = time.monotonic() - slot.started
         reason = f"{slot.kill_reason}: " if slot.kill_reason else ""
         error = f"{reason}worker {slot.name} {how}"
         (log.warning if abnormal else log.info)("worker %s %s after %.1fs%s", slot.name, how, lived,
                                                 f" while running job {slot.job}" if slot.job else "")
-        self.pending_releases.append((slot.name, error))
+        self.pending_releases.append((slot.name, error, tuple(slot.unflushed)))
         self._retry_releases()
         if slot.generation == self.generation and not self.stopping and slot.pool < len(self.pools):
-            self._plan_respawn(slot.pool, abnormal and lived < EARLY_DEATH)
+            # a worker that fails before finishing any job is likely to fail again: back off;
+            # one killed while working (kill -9, OOM) is replaced at once
+            self._plan_respawn(slot.pool, abnormal and lived < EARLY_DEATH and slot.done == 0)
 
     def _plan_respawn(self, pool: int, early_death: bool) -> None:
         """Respawn at once, or after a doubling delay while workers keep dying young."""
@@ -308,8 +339,8 @@ class Supervisor:
     def _retry_releases(self) -> None:
         """Release the jobs of ended workers; kept for the next turn while the database is away."""
         while self.pending_releases:
-            name, error = self.pending_releases[0]
-            released = self._db(lambda store: store.worker_gone(name, error))
+            name, error, completed = self.pending_releases[0]
+            released = self._db(lambda store: store.worker_gone(name, error, completed))
             if released is None:
                 return
             self.pending_releases.pop(0)
@@ -321,7 +352,8 @@ class Supervisor:
         rows = self._db(lambda store: store.workers(self.config.hostname)) or []
         for row in rows:
             if not alive(row["pid"]):
-                self.pending_releases.append((row["name"], f"worker {row['name']} gone: found dead at daemon start"))
+                self.pending_releases.append(
+                    (row["name"], f"worker {row['name']} gone: found dead at daemon start", ()))
         self._retry_releases()
 
     # -- the database, heartbeats and status --------------------------------------------
@@ -347,7 +379,7 @@ class Supervisor:
         for name in self._db(lambda store: store.silent_workers(self.config.heartbeat_timeout)) or []:
             if name not in ours:
                 self.pending_releases.append(
-                    (name, f"worker {name} lost: no heartbeat for {self.config.heartbeat_timeout:g}s"))
+                    (name, f"worker {name} lost: no heartbeat for {self.config.heartbeat_timeout:g}s", ()))
         self._retry_releases()
 
     def _measure_queue(self) -> None:
@@ -366,14 +398,42 @@ class Supervisor:
             slot = self.slots.get(int(pid_text)) if pid_text.isdigit() else None
             if slot is None:
                 continue
-            if event == "up":
-                slot.up = True
-            elif event.startswith("busy "):
-                slot.job = int(event.split()[1])
-            elif event == "idle":
-                slot.job = None
-                slot.done += 1
-                self.jobs_done += 1
+            self._on_event(slot, *event.split())
+
+    def _on_event(self, slot: Slot, event: str, job_id: str = "") -> None:
+        slot.waiting = event == "wait"
+        if event == "up":
+            slot.up = True
+        elif event == "busy":
+            slot.job = int(job_id)
+        elif event in ("ok", "fail"):
+            slot.job = None
+            slot.done += 1
+            self.jobs_done += 1
+            if slot.pool < len(self.failures):
+                self.failures[slot.pool] = 0  # the pool works: whatever killed workers before is over
+            if event == "ok":
+                slot.unflushed.add(int(job_id))
+        elif event == "flushed":
+            slot.unflushed.clear()
+
+    def _poll(self) -> None:
+        """One query per pool with idle workers: is there work? Then wake them."""
+        for index, pool in enumerate(self.pools):
+            if any(s.waiting and s.pool == index for s in self.slots.values()):
+                config = self.config.replace(queues=pool.queues) if pool.queues else self.config
+                if self._db(lambda store: store.has_ready(filters_from(config))):
+                    self._wake_waiting(index)
+
+    def _wake_waiting(self, pool: int | None) -> None:
+        """Wake the idle workers (of one pool, or all): each will try to reserve."""
+        for slot in self.slots.values():
+            if slot.waiting and pool in (None, slot.pool):
+                slot.waiting = False
+                try:
+                    os.write(slot.wake, b"!")
+                except BlockingIOError:
+                    pass
 
     def _busy(self) -> int:
         return sum(1 for s in self.slots.values() if s.job)

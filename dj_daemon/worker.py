@@ -20,6 +20,7 @@ from .config import Config
 from .errors import DatabaseError, DeserializationError, JobTimeout, WorkerInterrupted
 from .job import Job
 from .records import RecordLoader
+from .batch import BatchSize, ReleaseIfLong
 from .retry import Policy, policy_for
 from .sentinels import closed_gates
 from .store import Filters, Store
@@ -61,12 +62,15 @@ class Worker:
     """Works jobs from one store until told to stop (or, for ``work_off``, until none is left)."""
 
     def __init__(self, config: Config, store: Store, name: str | None = None, *,
-                 channel: int | None = None, parent_pid: int | None = None) -> None:
+                 channel: int | None = None, wake_fd: int | None = None, parent_pid: int | None = None) -> None:
         self.config = config
         self.store = store
         self.name = name or f"{config.hostname}:{os.getpid()}"
         self.channel = channel
+        self.wake_fd = wake_fd
         self.parent_pid = parent_pid
+        self.batch = BatchSize(config.batch_size)
+        self._finished: list[Job] = []
         self._db_down_since: float | None = None
         self.filters = filters_from(config)
         self.stats = Stats()
@@ -111,26 +115,61 @@ class Worker:
             pass
 
     def _sleep(self, seconds: float) -> None:
-        """Idle until ``seconds`` pass or a signal or ``request_stop`` wakes us."""
-        ready, _, _ = select.select([self._wake_r], [], [], seconds)
-        if ready:
-            os.read(self._wake_r, 4096)
+        """Idle until ``seconds`` pass, or a signal, ``request_stop`` or the supervisor wakes us."""
+        fds = [self._wake_r] if self.wake_fd is None else [self._wake_r, self.wake_fd]
+        for fd in select.select(fds, [], [], seconds)[0]:
+            os.read(fd, 4096)
 
     # -- the loop ---------------------------------------------------------------
     def run(self, exit_when_empty: bool = False) -> Stats:
-        """Reserve and run jobs until stopped, or until the queue is empty if asked."""
+        """Reserve and run jobs until stopped, or until the queue is empty if asked.
+
+        Idle, a worker under the supervisor waits to be woken (the supervisor
+        polls once for all of them); alone, it polls every ``sleep_delay``.
+        """
         while not self.stopping and not self._should_retire():
             jobs = self._reserve()
             if jobs is None:
                 continue
             if not jobs:
+                self._flush()
                 if exit_when_empty:
                     break
+                self._report("wait")
                 self._sleep(self.config.sleep_delay)
                 continue
-            for job in jobs:
-                self.run_job(job)
+            self._run_batch(jobs)
+        self._flush()
         return self.stats
+
+    def _run_batch(self, jobs: list[Job]) -> None:
+        """Run reserved jobs in order; give back the rest when stopping or held up by a long job."""
+        started = time.monotonic()
+        for index, job in enumerate(jobs):
+            rest = jobs[index + 1:]
+            try:
+                with ReleaseIfLong(self.store, rest) as guard:
+                    self.run_job(job)
+            except WorkerInterrupted:
+                self._record(lambda: self.store.release(rest))
+                self._flush()
+                raise
+            if guard.released:
+                break
+            if rest and (self.stopping or self._should_retire()):
+                self._record(lambda: self.store.release(rest))
+                break
+        self.batch.after(len(jobs), time.monotonic() - started)
+
+    def _flush(self) -> None:
+        """Delete finished jobs now (the next reservation would otherwise carry them)."""
+        if self._finished:
+            self._record(lambda: self.store.complete(*self._finished))
+            self._flushed()
+
+    def _flushed(self) -> None:
+        self._finished = []
+        self._report("flushed")
 
     def _should_retire(self) -> bool:
         """Time to exit between jobs: parent gone, ``max_jobs`` done, or above ``max_rss`` after a job
@@ -150,12 +189,17 @@ class Worker:
     def _reserve(self) -> list[Job] | None:
         """Jobs to run; None to look again (after a database error, logged once per outage and
         backed off, or when everything reserved was parked)."""
+        limit = self.batch.current
+        if self.config.max_jobs:
+            limit = max(1, min(limit, self.config.max_jobs - self.stats.total))
         try:
-            reserved = self.store.reserve(self.name, self.filters, self.config.batch_size,
-                                          closed_gates(self.config.sentinel_dir), self.config.hostname)
+            reserved = self.store.reserve(self.name, self.filters, limit, closed_gates(self.config.sentinel_dir),
+                                          self.config.hostname, self._finished)
         except DatabaseError as exc:
             self._database_down(exc)
             return None
+        if self._finished:
+            self._flushed()
         for job, state in reserved.parked:
             log.info("job parked as %s (drain sentinel present) %s", state.value, job.log_context())
         if reserved.parked and not reserved.jobs:
@@ -170,7 +214,7 @@ class Worker:
             self._db_down_since = time.monotonic()
             log.error("worker %s: %s; retrying", self.name, exc)
         down = time.monotonic() - self._db_down_since
-        self._sleep(min(max(down, 0.5), 10.0))
+        self._sleep(min(max(down / 4, 0.5), 2.0))  # back soon after the database is
 
     def _record(self, operation: Callable[[], None]) -> None:
         """Write a job's outcome, waiting out a database outage: the outcome must not be lost."""
@@ -191,10 +235,12 @@ class Worker:
         started = time.monotonic()
         log.info("job start %s", job.log_context())
         self._report(f"busy {job.id}")
+        ok = False
         try:
-            return self._run_job(job, started)
+            ok = self._run_job(job, started)
+            return ok
         finally:
-            self._report("idle")
+            self._report(f"{'ok' if ok else 'fail'} {job.id}")
 
     def _run_job(self, job: Job, started: float) -> bool:
         loader = RecordLoader(self._session_factory)
@@ -213,7 +259,7 @@ class Worker:
             return self._failed(job, call.owner, exc, started, policy)
         _hook(call.owner, "success", job)
         _hook(call.owner, "after", job)
-        self._record(lambda: self.store.complete(job))
+        self._finished.append(job)  # deleted with the next reservation, or when idle
         self.stats.succeeded += 1
         log.info("job done %s in %.3fs", job.log_context(), time.monotonic() - started)
         return True

@@ -176,3 +176,11 @@ class ReplicationCopy:
 def tracked_until_flag(path: str, dataset_id: int, flag: str) -> None:
     """A long tracked job that ends when ``flag`` exists (at most 60 s)."""
     sleep_until_flag(path, flag, 60)
+
+
+def kill_own_worker_once(path: str, flag: str) -> None:
+    """Dies with its worker (SIGKILL) the first time, succeeds the second."""
+    record(path, "kill-job")
+    if not os.path.exists(flag):
+        open(flag, "w").close()
+        os.kill(os.getpid(), 9)

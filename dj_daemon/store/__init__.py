@@ -12,7 +12,7 @@ import random
 import time
 from datetime import datetime, timedelta
 from types import ModuleType
-from typing import Any, Callable, Iterable, NamedTuple, TypeVar
+from typing import Any, Callable, Iterable, NamedTuple, Sequence, TypeVar
 
 from sqlalchemy import create_engine, delete, func, select, update
 from sqlalchemy.engine import Connection, Engine, make_url
@@ -64,6 +64,14 @@ def describe(exc: BaseException, safe_url: str) -> str:
 def _retryable(exc: DBAPIError) -> bool:
     args = getattr(exc.orig, "args", ())
     return bool(args) and args[0] in mysql.RETRYABLE_CODES
+
+
+def _delete_finished(conn: Connection, jobs: Sequence[Job], now: datetime) -> None:
+    """Delete successful jobs still held by their worker; tracked ones become ``completed``."""
+    if not jobs:
+        return
+    conn.execute(delete(dj).where(dj.c.id.in_([j.id for j in jobs]), dj.c.locked_by == jobs[0].locked_by))
+    states.set_state(conn, [j.id for j in jobs if j.strand is not None], State.COMPLETED, now, finished_at=now)
 
 
 class Store(states.TrackedVerbs):
@@ -141,16 +149,18 @@ class Store(states.TrackedVerbs):
         return work(connection) if connection is not None else self.transaction(work)
 
     def reserve(self, worker: str, filters: Filters, limit: int = 1, closed: frozenset[Gate] = frozenset(),
-                host: str = "") -> Reserved:
-        """Lock up to ``limit`` ready jobs for ``worker``, best priority first.
+                host: str = "", finished: Sequence[Job] = ()) -> Reserved:
+        """Delete ``finished`` jobs, then lock up to ``limit`` ready jobs for ``worker``, best first.
 
-        Tracked jobs become ``running`` in the same transaction, or, when
+        One transaction (one commit) serves both: a worker's completions ride on
+        its next reservation. Tracked jobs become ``running`` in it, or, when
         their gate is ``closed`` by a drain sentinel, are parked instead.
         """
         skip_locked = self.skip_locked
 
         def work(conn: Connection) -> Reserved:
             now = self.clock()
+            _delete_finished(conn, finished, now)
             if skip_locked or self._dialect is sqlite:
                 jobs = common.reserve_locking(conn, worker, filters, now, limit, skip_locked)
             else:
@@ -159,15 +169,20 @@ class Store(states.TrackedVerbs):
 
         return self.transaction(work)
 
-    def complete(self, job: Job) -> None:
-        """A finished job's row goes away (only while this worker still holds it)."""
-        now = self.clock()
+    def complete(self, *jobs: Job) -> None:
+        """Finished jobs' rows go away (only while their worker still holds them)."""
+        if jobs:
+            self.transaction(lambda conn: _delete_finished(conn, jobs, self.clock()))
 
-        def work(conn: Connection) -> None:
-            conn.execute(delete(dj).where(dj.c.id == job.id, dj.c.locked_by == job.locked_by))
-            if job.strand is not None:
-                states.set_state(conn, [job.id], State.COMPLETED, now, finished_at=now)
-        self.transaction(work)
+    def release(self, jobs: Sequence[Job]) -> None:
+        """Give back reserved jobs that will not be started, with no attempt counted."""
+        if jobs:
+            self.transaction(lambda conn: common.unlock(conn, [j.id for j in jobs], jobs[0].locked_by, self.clock()))
+
+    def has_ready(self, filters: Filters) -> bool:
+        """Whether any job is ready for these filters: the supervisor's cheap idle poll."""
+        query = select(dj.c.id).where(common.ready(filters, self.clock())).limit(1)
+        return self.transaction(lambda conn: conn.execute(query).first() is not None)
 
     def reschedule(self, job: Job, attempts: int, error: str, run_at: datetime | None) -> None:
         """Record a failed run: try again at ``run_at``, or fail for good when it is None."""
@@ -201,12 +216,18 @@ class Store(states.TrackedVerbs):
         if current_jobs:
             self.transaction(work)
 
-    def worker_gone(self, name: str, error: str) -> int:
-        """A worker ended: release its locks (attempt counted, ``error`` recorded), drop its heartbeat."""
+    def worker_gone(self, name: str, error: str, completed: Sequence[int] = ()) -> int:
+        """A worker ended: delete the jobs it reported done but had not yet deleted, release the
+        rest of its locks (attempt counted, ``error`` recorded), drop its heartbeat."""
         now = self.clock()
 
         def work(conn: Connection) -> int:
             conn.execute(delete(wk).where(wk.c.name == name))
+            if completed:
+                done = list(conn.execute(select(dj.c.id).where(dj.c.id.in_(completed), dj.c.locked_by == name)
+                                         ).scalars())
+                conn.execute(delete(dj).where(dj.c.id.in_(done)))
+                states.set_state(conn, done, State.COMPLETED, now, finished_at=now)
             held = list(conn.execute(select(dj.c.id).where(dj.c.locked_by == name)).scalars())
             states.set_state(conn, held, State.ENQUEUED, now, last_error=error)
             return conn.execute(

@@ -72,11 +72,29 @@ def reserve_locking(conn: Connection, worker: str, filters: Filters, now: dateti
     query = select(dj).where(ready(filters, now)).order_by(*ORDER).limit(limit)
     if skip_locked:
         query = query.with_for_update(skip_locked=True)
-    rows = conn.execute(query).mappings().all()
+    rows = cut_batch(conn.execute(query).mappings().all())
     if not rows:
         return []
     stamp(conn, [row["id"] for row in rows], worker, now)
     return [Job.from_row({**row, "locked_at": now, "locked_by": worker}) for row in rows]
+
+
+def cut_batch(rows: list[Any]) -> list[Any]:
+    """A batch is a run of untracked jobs, or one tracked job alone.
+
+    Tracked jobs are the long ones; reserved alone, each passes its drain
+    gate right before it starts, and never waits behind another job.
+    """
+    if rows and rows[0]["strand"] is not None:
+        return rows[:1]
+    return next((rows[:i] for i, row in enumerate(rows) if row["strand"] is not None), rows)
+
+
+def unlock(conn: Connection, ids: list[int], worker: str, now: datetime) -> None:
+    """Give back jobs this worker reserved but will not start (no attempt counted)."""
+    if ids:
+        conn.execute(update(dj).where(dj.c.id.in_(ids), dj.c.locked_by == worker)
+                     .values(locked_at=None, locked_by=None, updated_at=now))
 
 
 def reserve_optimistic(conn: Connection, worker: str, filters: Filters, now: datetime,
@@ -98,7 +116,9 @@ def reserve_optimistic(conn: Connection, worker: str, filters: Filters, now: dat
     rows = conn.execute(
         select(dj).where(dj.c.locked_by == worker, dj.c.locked_at == now).order_by(*ORDER)
     ).mappings().all()
-    return [Job.from_row(row) for row in rows]
+    kept = cut_batch(rows)
+    unlock(conn, [row["id"] for row in rows[len(kept):]], worker, now)
+    return [Job.from_row(row) for row in kept]
 
 
 def changes_on_failure(attempts: int, error: str, now: datetime, *, run_at: datetime | None) -> dict[str, Any]:

@@ -17,7 +17,9 @@ RETRYABLE_CODES = frozenset({1213, 1205})
 
 def engine_options() -> dict[str, Any]:
     return {"isolation_level": "READ COMMITTED", "pool_pre_ping": True, "pool_recycle": 3600,
-            "connect_args": {"connect_timeout": 10}}
+            # A read or write timeout beyond InnoDB's 50 s lock wait, so that a silent network
+            # partition fails a statement instead of hanging a worker forever.
+            "connect_args": {"connect_timeout": 10, "read_timeout": 120, "write_timeout": 120}}
 
 
 def prepare(engine: Engine) -> None:

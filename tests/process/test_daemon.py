@@ -160,3 +160,33 @@ def test_workers_dying_at_boot_are_respawned_with_backoff(start_daemon) -> None:
     assert daemon.proc.poll() is None
     daemon.signal(signal.SIGTERM)
     assert daemon.wait(20) == 0
+
+
+def test_jobs_a_killed_worker_finished_are_not_run_again(config, store, start_daemon, tmp_path) -> None:
+    """Finished jobs are deleted with the next reservation; if the worker dies first, the supervisor
+    deletes the ones it reported done instead of releasing them."""
+    side, flag = str(tmp_path / "runs.txt"), str(tmp_path / "killed")
+    queue = Queue(config, store)
+    queue.enqueue_many(queue.prepare(jobs.record, side, n, priority=0) for n in range(60))
+    killer = queue.enqueue(jobs.kill_own_worker_once, side, flag, priority=1)
+    start_daemon("-n", "1")
+    wait_for(lambda: jobs.runs(side).count("kill-job") == 2 and store.jobs() == [], what="all done")
+    runs = jobs.runs(side)
+    assert sorted(int(r) for r in runs if r != "kill-job") == list(range(60))  # none ran twice
+    assert runs.count("kill-job") == 2
+
+
+def test_idle_workers_are_woken_by_a_local_enqueue_and_by_the_poll(config, store, start_daemon, tmp_path) -> None:
+    side = str(tmp_path / "runs.txt")
+    daemon = start_daemon("-n", "2", env={"DJ_SLEEP_DELAY": "600", "DJ_POLL_INTERVAL": "600"})
+    daemon.wait_ready()
+    time.sleep(0.5)  # both workers idle, waiting to be woken
+    Queue(config, store).enqueue(jobs.record, side, "nudged")  # same host: a nudge wakes them
+    wait_for(lambda: jobs.runs(side) == ["nudged"], what="nudged job run")
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait(30) == 0
+    polled = start_daemon("-n", "1", env={"DJ_SLEEP_DELAY": "600", "DJ_POLL_INTERVAL": "0.2"})
+    polled.wait_ready()
+    time.sleep(0.5)
+    store.insert([Queue(config, store).prepare(jobs.record, side, "polled")])  # no nudge: as from another host
+    wait_for(lambda: jobs.runs(side) == ["nudged", "polled"], what="polled job run")

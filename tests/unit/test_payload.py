@@ -88,3 +88,9 @@ def test_disallowed_module_is_never_imported(tmp_path, monkeypatch) -> None:
 ])
 def test_allow_list_is_a_module_prefix(path, allowed, ok) -> None:
     assert payload.is_allowed(path, allowed) is ok
+
+
+@pytest.mark.parametrize("receiver", [{"x": 1}, [1, 2], "text", 5, None])
+def test_a_receiver_must_be_an_object_or_a_record(receiver) -> None:
+    with pytest.raises(DeserializationError, match="receiver is neither object nor record"):
+        payload.decode(json.dumps({"receiver": receiver, "method": "keys"}), ALLOWED, no_records)

@@ -1,0 +1,60 @@
+"""Same-host wake-ups: an enqueue nudges the local daemon so an idle worker starts at once.
+
+A datagram to an abstract Unix socket (Linux; no file, no permissions to
+manage) named after the database, so any process on this host that
+enqueues into that database reaches the daemon working it. A nudge carries
+no data and is only a hint: when it is lost, the supervisor's poll finds the
+job a moment later. Other hosts always rely on that poll.
+"""
+from __future__ import annotations
+
+import hashlib
+import socket
+
+from .config import Config
+
+
+def address(config: Config) -> str:
+    """The abstract socket name for this config's database (the password never enters it)."""
+    digest = hashlib.sha256(config.safe_url.encode()).hexdigest()[:24]
+    return f"\0dj-daemon/{digest}"
+
+
+def listen(config: Config) -> socket.socket | None:
+    """The supervisor's receiving socket, or None if another daemon here already has it."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        sock.bind(address(config))
+    except OSError:
+        sock.close()
+        return None
+    sock.setblocking(False)
+    return sock
+
+
+class Nudger:
+    """Sends nudges from an application process; never blocks, never raises."""
+
+    def __init__(self, config: Config) -> None:
+        self._address = address(config)
+        self._socket: socket.socket | None = None
+
+    def __call__(self) -> None:
+        try:
+            if self._socket is None:
+                self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+                self._socket.setblocking(False)
+            self._socket.sendto(b"!", self._address)
+        except OSError:
+            pass  # no daemon listening here, or its buffer is full: the poll will do
+
+
+def drain(sock: socket.socket) -> bool:
+    """Read every pending nudge; True if there was any."""
+    got = False
+    while True:
+        try:
+            sock.recv(64)
+            got = True
+        except (BlockingIOError, InterruptedError):
+            return got

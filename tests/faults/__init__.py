@@ -1,0 +1,1 @@
+"""Fault-injection experiments (issue 5): kill storms, restarts, outages, lock contention, bad input, security."""

@@ -1,0 +1,27 @@
+"""Jobs for the fault experiments; each run leaves ``start``/``end`` lines in its own side channel.
+
+A line is ``<start|end> <token> <pid> <monotonic seconds>``, appended with one
+``O_APPEND`` write so that concurrent workers never interleave within a line.
+``time.monotonic`` is CLOCK_MONOTONIC, shared by every process on the host, so
+the test can compare these stamps with its own.
+"""
+from __future__ import annotations
+
+import os
+import time
+
+
+def note(path: str, line: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, f"{line}\n".encode())
+    finally:
+        os.close(fd)
+
+
+def timed(path: str, token: str, seconds: float) -> None:
+    """Record the start, sleep ``seconds``, record the end."""
+    note(path, f"start {token} {os.getpid()} {time.monotonic():.6f}")
+    time.sleep(seconds)
+    note(path, f"end {token} {os.getpid()} {time.monotonic():.6f}")
+
