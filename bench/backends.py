@@ -1,0 +1,156 @@
+"""The two databases under test: an SQLite file in a temp dir, and a MariaDB database of our own.
+
+Each knows its SQLAlchemy URL, how to start from an empty queue, how to open
+a raw DB-API connection (for the reference loops and the pollers), how to
+count the queue and how to load prepared rows fast (multi-row INSERTs).
+"""
+from __future__ import annotations
+
+import os
+import sqlite3
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterable
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from dj_daemon.schema import metadata
+
+MYSQL_SERVER = os.environ.get("BENCH_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306")
+
+
+class Backend:
+    name = ""
+    url = ""
+    paramstyle = "?"
+
+    def reset(self) -> None:
+        """An empty schema: the tables dropped and created again by dj_daemon's own ``create_all``."""
+        engine = create_engine(self.url)
+        try:
+            metadata.drop_all(engine)
+            metadata.create_all(engine)
+        finally:
+            engine.dispose()
+
+    def raw(self) -> Any:
+        raise NotImplementedError
+
+    def count(self, conn: Any) -> int:
+        cur = conn.cursor()
+        cur.execute("SELECT COUNT(*) FROM delayed_jobs")
+        (n,) = cur.fetchone()
+        cur.close()
+        return int(n)
+
+    def load(self, rows: list[dict[str, Any]], chunk: int = 1000) -> None:
+        """Insert rows (dicts of one shape) with multi-row INSERTs of ``chunk`` rows, one commit each."""
+        if not rows:
+            return
+        columns = list(rows[0])
+        conn = self.raw()
+        try:
+            cur = conn.cursor()
+            if self.name == "sqlite":
+                cur.execute("BEGIN")
+            for start in range(0, len(rows), chunk):
+                part = rows[start:start + chunk]
+                one = "(" + ", ".join([self.paramstyle] * len(columns)) + ")"
+                sql = f"INSERT INTO delayed_jobs ({', '.join(columns)}) VALUES " + ", ".join([one] * len(part))
+                cur.execute(sql, [self.value(row[c]) for row in part for c in columns])
+            if self.name == "sqlite":
+                cur.execute("COMMIT")
+            else:
+                conn.commit()
+        finally:
+            conn.close()
+
+    def value(self, value: Any) -> Any:
+        return value
+
+    def close(self) -> None:
+        """Drop whatever this backend created."""
+
+
+class SQLite(Backend):
+    name = "sqlite"
+    paramstyle = "?"
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.serial = 0
+        self.path = folder / "queue.sqlite3"
+        self.url = f"sqlite:///{self.path}"
+
+    def reset(self) -> None:
+        """A new file for each run (the old one deleted), in WAL mode as the store sets it."""
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        self.serial += 1
+        self.path = self.folder / f"queue-{self.serial}.sqlite3"
+        self.url = f"sqlite:///{self.path}"
+        super().reset()
+
+    def value(self, value: Any) -> Any:
+        """Datetimes as SQLAlchemy stores them on SQLite (always with microseconds)."""
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f") if isinstance(value, datetime) else value
+
+    def raw(self) -> sqlite3.Connection:
+        """Autocommit (no implicit BEGIN), WAL and synchronous=NORMAL, as dj_daemon's store connects."""
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=30000")
+        return conn
+
+    def close(self) -> None:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+
+
+class MariaDB(Backend):
+    name = "mariadb"
+    paramstyle = "%s"
+
+    def __init__(self, server: str = MYSQL_SERVER) -> None:
+        self.server = server
+        self.database = f"bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+        admin = create_engine(server, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f"CREATE DATABASE {self.database}"))
+        admin.dispose()
+        self.url = make_url(server).set(database=self.database).render_as_string(hide_password=False)
+
+    def raw(self, database: bool = True, autocommit: bool = True) -> Any:
+        import pymysql
+
+        u = make_url(self.url)
+        return pymysql.connect(host=u.host or "127.0.0.1", port=u.port or 3306, user=u.username or "root",
+                               password=u.password or "", database=self.database if database else None,
+                               autocommit=autocommit)
+
+    def close(self) -> None:
+        admin = create_engine(self.server, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {self.database}"))
+        admin.dispose()
+
+
+def server_status(conn: Any, names: Iterable[str] = ("Questions", "Com_select", "Com_commit", "Com_update",
+                                                       "Com_delete", "Com_insert", "Com_begin",
+                                                       "Com_admin_commands", "Com_set_option")) -> dict[str, int]:
+    """Global counters in one statement (which itself counts as one ``Questions`` and one ``Com_show_status``)."""
+    cur = conn.cursor()
+    wanted = ", ".join(f"'{n}'" for n in names)
+    cur.execute(f"SHOW GLOBAL STATUS WHERE Variable_name IN ({wanted})")
+    values = {name: int(value) for name, value in cur.fetchall()}
+    cur.close()
+    return values
+
+
+def now_naive() -> datetime:
+    from dj_daemon.job import utcnow
+
+    return utcnow()
