@@ -5,7 +5,10 @@ own on the server named by ``DJ_TEST_MYSQL_URL`` (default
 ``mysql+pymysql://root@127.0.0.1:3306``), dropped afterwards. When the
 server is unreachable the MySQL cases are skipped with the reason, unless
 ``DJ_TEST_REQUIRE_MYSQL=1`` (as in CI), where that is an error.
-PostgreSQL runs where ``DJ_TEST_POSTGRESQL_URL`` is set and reachable.
+PostgreSQL runs where ``DJ_TEST_POSTGRESQL_URL`` is set and reachable, for the
+store contract and the in-process worker tests (``POSTGRESQL_SCOPE``): the
+process-level suites run on SQLite and MariaDB, the two CI requires, and
+PostgreSQL's cases elsewhere are deselected (listed by pytest as deselected).
 """
 from __future__ import annotations
 
@@ -27,6 +30,17 @@ MYSQL_URL = os.environ.get("DJ_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:
 POSTGRESQL_URL = os.environ.get("DJ_TEST_POSTGRESQL_URL", "")
 REQUIRE_MYSQL = os.environ.get("DJ_TEST_REQUIRE_MYSQL") == "1"
 DIALECTS = ["sqlite", "mysql"] + (["postgresql"] if POSTGRESQL_URL else [])
+POSTGRESQL_SCOPE = ("tests/store/", "tests/worker/test_worker.py", "tests/worker/test_records.py",
+                    "tests/worker/test_batches.py", "tests/long_jobs/test_tracking.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Keep PostgreSQL to the modules in ``POSTGRESQL_SCOPE`` (see the module docstring)."""
+    outside = [item for item in items if "[postgresql" in item.nodeid
+               and not item.nodeid.startswith(POSTGRESQL_SCOPE)]
+    if outside:
+        config.hook.pytest_deselected(items=outside)
+        items[:] = [item for item in items if item not in outside]
 
 
 def _server_error(url: str) -> str | None:
