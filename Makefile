@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench reliability clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+reliability: $(STAMP)
+	rm -f .reliability.jsonl
+	DJ_FAULTS_REPORT=$(CURDIR)/.reliability.jsonl $(BIN)/python -m pytest -q tests/faults
+	$(BIN)/python -m tests.faults.report .reliability.jsonl
 
 clean:
 	rm -rf $(VENV) demo/out .pytest_cache

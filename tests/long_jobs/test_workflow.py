@@ -53,7 +53,8 @@ def test_drain_wait_then_restart_runs_everything_once(config, store, sentinel_di
     wait_for(lambda: len([r for r in jobs.runs(side) if r.startswith("end-")]) == 100, timeout=60,
              what="all 100 done")
     assert set(Counter(jobs.runs(side)).values()) == {1}  # each ran exactly once
-    assert {r["state"] for r in store.tracked(limit=None)} == {"completed"}
+    # a finished job's state is written with its worker's next reservation (or when it idles)
+    wait_for(lambda: {r["state"] for r in store.tracked(limit=None)} == {"completed"}, what="all completed")
 
 
 def test_two_concurrent_restarts_enqueue_each_parked_job_once(config, store, sentinel_dir, subprocess_env,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import configparser
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -77,6 +78,19 @@ def test_systemd_analyze_verify_passes_without_warnings(tmp_path: Path) -> None:
     # verify exits 0 on unknown keys or bad values (it only warns), so any
     # line on stderr is a finding.
     assert proc.stderr.strip() == "", report
+
+
+def test_security_exposure_is_ok_or_better(tmp_path: Path) -> None:
+    """`systemd-analyze security --offline=true` scores the hardening (issue 5 asks for OK or better)."""
+    unit = _unit_for_this_machine(tmp_path, UNIT.read_text())
+    proc = subprocess.run([_systemd_analyze(), "security", "--offline=true", str(unit)],
+                          env={**os.environ, "SYSTEMD_COLORS": "0", "SYSTEMD_PAGER": ""},
+                          capture_output=True, text=True, timeout=120)
+    verdict = proc.stdout.strip().splitlines()[-1]
+    print(verdict)
+    match = re.search(r"exposure level for delayed_job.service: ([0-9.]+) (\w+)", verdict)
+    assert match, proc.stdout + proc.stderr
+    assert match.group(2) in ("SAFE", "OK") and float(match.group(1)) <= 2.0, verdict
 
 
 def test_verify_reports_a_mistake_on_stderr(tmp_path: Path) -> None:
