@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Sequence
 
 from .errors import DatabaseError
@@ -35,33 +36,42 @@ class BatchSize:
 
 
 class ReleaseIfLong:
-    """Context around one job: past ``LONG_JOB`` seconds, unlock ``rest`` from a timer thread."""
+    """One background thread per worker that, while a job runs past ``LONG_JOB`` seconds,
+    unlocks the rest of its batch. Armed and disarmed around each job: no thread per job."""
 
-    def __init__(self, store: Store, rest: Sequence[Job]) -> None:
-        self._store, self._rest = store, rest
-        self._lock = threading.Lock()
-        self._done = False
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._cond = threading.Condition()
+        self._rest: Sequence[Job] = ()
+        self._due = 0.0
         self.released = False
-        self._timer = threading.Timer(LONG_JOB, self._release) if rest else None
+        self._thread = threading.Thread(target=self._watch, name="release-if-long", daemon=True)
+        self._thread.start()
 
-    def __enter__(self) -> "ReleaseIfLong":
-        if self._timer is not None:
-            self._timer.daemon = True
-            self._timer.start()
-        return self
+    def arm(self, rest: Sequence[Job]) -> None:
+        with self._cond:
+            self._rest, self._due, self.released = rest, time.monotonic() + LONG_JOB, False
+            if rest:
+                self._cond.notify()
 
-    def _release(self) -> None:
-        with self._lock:
-            if self._done:
-                return
-            try:
-                self._store.release(self._rest)
-                self.released = True
-            except DatabaseError as exc:  # the jobs stay ours; they run after this one
-                log.warning("could not give back %d reserved jobs: %s", len(self._rest), exc)
+    def disarm(self) -> bool:
+        """Stop watching; True if the rest was given back meanwhile."""
+        with self._cond:
+            self._rest = ()
+            return self.released
 
-    def __exit__(self, *exc: object) -> None:
-        with self._lock:
-            self._done = True
-        if self._timer is not None:
-            self._timer.cancel()
+    def _watch(self) -> None:
+        with self._cond:
+            while True:
+                while not self._rest:
+                    self._cond.wait()
+                delay = self._due - time.monotonic()
+                if delay > 0:
+                    self._cond.wait(delay)
+                    continue
+                rest, self._rest = self._rest, ()
+                try:
+                    self._store.release(rest)
+                    self.released = True
+                except DatabaseError as exc:  # the jobs stay ours; they run after this one
+                    log.warning("could not give back %d reserved jobs: %s", len(rest), exc)

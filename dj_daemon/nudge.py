@@ -15,9 +15,18 @@ from .config import Config
 
 
 def address(config: Config) -> str:
-    """The abstract socket name for this config's database (the password never enters it)."""
-    digest = hashlib.sha256(config.safe_url.encode()).hexdigest()[:24]
-    return f"\0dj-daemon/{digest}"
+    """The abstract socket name for this config's database: its backend and name (or file).
+
+    Host and port are left out on purpose: an application may reach the
+    server as ``localhost`` and the daemon as ``127.0.0.1``, or through a
+    proxy. Two servers with a database of the same name on one host share
+    nudges, which costs nothing but an extra look.
+    """
+    from sqlalchemy.engine import make_url
+
+    url = make_url(config.url)
+    key = f"{url.get_backend_name()}/{url.database or ''}"
+    return f"\0dj-daemon/{hashlib.sha256(key.encode()).hexdigest()[:24]}"
 
 
 def listen(config: Config) -> socket.socket | None:

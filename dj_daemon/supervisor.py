@@ -259,7 +259,7 @@ class Supervisor:
             self.nudges.close()
         self.notifier.close_in_child()
         if self.store is not None:
-            self.store.engine.dispose(close=False)
+            self.store.forget_connections()
         config = self.config.replace(queues=pool.queues) if pool.queues else self.config
         worker = Worker(config, open_store(config), channel=self.channel_w, wake_fd=wake_fd, parent_pid=self.pid)
         worker.install_signal_handlers(daemon=True)

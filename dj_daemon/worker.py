@@ -70,6 +70,7 @@ class Worker:
         self.wake_fd = wake_fd
         self.parent_pid = parent_pid
         self.batch = BatchSize(config.batch_size)
+        self._release_if_long: ReleaseIfLong | None = None
         self._finished: list[Job] = []
         self._db_down_since: float | None = None
         self.filters = filters_from(config)
@@ -114,7 +115,7 @@ class Worker:
         except BlockingIOError:
             pass
 
-    def _sleep(self, seconds: float) -> None:
+    def _sleep(self, seconds: float | None) -> None:
         """Idle until ``seconds`` pass, or a signal, ``request_stop`` or the supervisor wakes us."""
         fds = [self._wake_r] if self.wake_fd is None else [self._wake_r, self.wake_fd]
         for fd in select.select(fds, [], [], seconds)[0]:
@@ -136,7 +137,9 @@ class Worker:
                 if exit_when_empty:
                     break
                 self._report("wait")
-                self._sleep(self.config.sleep_delay)
+                # under the supervisor, wait to be woken: it polls for us, and its death closes
+                # the pipe, which wakes us too; alone, look again every sleep_delay
+                self._sleep(None if self.wake_fd is not None else self.config.sleep_delay)
                 continue
             self._run_batch(jobs)
         self._flush()
@@ -147,19 +150,27 @@ class Worker:
         started = time.monotonic()
         for index, job in enumerate(jobs):
             rest = jobs[index + 1:]
+            guard = self._guard()
+            guard.arm(rest)
             try:
-                with ReleaseIfLong(self.store, rest) as guard:
-                    self.run_job(job)
+                self.run_job(job)
             except WorkerInterrupted:
-                self._record(lambda: self.store.release(rest))
+                if not guard.disarm():
+                    self._record(lambda: self.store.release(rest))
                 self._flush()
                 raise
-            if guard.released:
+            if guard.disarm():
                 break
             if rest and (self.stopping or self._should_retire()):
                 self._record(lambda: self.store.release(rest))
                 break
         self.batch.after(len(jobs), time.monotonic() - started)
+
+    def _guard(self) -> ReleaseIfLong:
+        """The batch guard's thread, started on the first batch (after any fork)."""
+        if self._release_if_long is None:
+            self._release_if_long = ReleaseIfLong(self.store)
+        return self._release_if_long
 
     def _flush(self) -> None:
         """Delete finished jobs now (the next reservation would otherwise carry them)."""
@@ -233,7 +244,8 @@ class Worker:
     def run_job(self, job: Job) -> bool:
         """Run one reserved job and record the outcome; True when it succeeded."""
         started = time.monotonic()
-        log.info("job start %s", job.log_context())
+        if log.isEnabledFor(logging.INFO):
+            log.info("job start %s", job.log_context())
         self._report(f"busy {job.id}")
         ok = False
         try:
@@ -261,7 +273,8 @@ class Worker:
         _hook(call.owner, "after", job)
         self._finished.append(job)  # deleted with the next reservation, or when idle
         self.stats.succeeded += 1
-        log.info("job done %s in %.3fs", job.log_context(), time.monotonic() - started)
+        if log.isEnabledFor(logging.INFO):
+            log.info("job done %s in %.3fs", job.log_context(), time.monotonic() - started)
         return True
 
     def _perform(self, call: payload.Call, job: Job, policy: Policy, loader: RecordLoader) -> None:

@@ -14,8 +14,9 @@ from datetime import datetime, timedelta
 from types import ModuleType
 from typing import Any, Callable, Iterable, NamedTuple, Sequence, TypeVar
 
-from sqlalchemy import create_engine, delete, func, select, update
+from sqlalchemy import bindparam, create_engine, delete, func, select, update
 from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.pool import NullPool
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
 from ..config import Config, mask_url
@@ -62,15 +63,19 @@ def describe(exc: BaseException, safe_url: str) -> str:
 
 
 def _retryable(exc: DBAPIError) -> bool:
+    """Deadlock or lock-wait timeout (rolled back, safe to redo), or a connection found dead."""
     args = getattr(exc.orig, "args", ())
-    return bool(args) and args[0] in mysql.RETRYABLE_CODES
+    return exc.connection_invalidated or (bool(args) and args[0] in mysql.RETRYABLE_CODES)
+
+
+DELETE_FINISHED = delete(dj).where(dj.c.id.in_(common.IDS), dj.c.locked_by == bindparam("worker"))
 
 
 def _delete_finished(conn: Connection, jobs: Sequence[Job], now: datetime) -> None:
     """Delete successful jobs still held by their worker; tracked ones become ``completed``."""
     if not jobs:
         return
-    conn.execute(delete(dj).where(dj.c.id.in_([j.id for j in jobs]), dj.c.locked_by == jobs[0].locked_by))
+    conn.execute(DELETE_FINISHED, {"ids": [j.id for j in jobs], "worker": jobs[0].locked_by})
     states.set_state(conn, [j.id for j in jobs if j.strand is not None], State.COMPLETED, now, finished_at=now)
 
 
@@ -84,6 +89,7 @@ class Store(states.TrackedVerbs):
         self.clock = clock
         self._dialect = dialect
         self._skip_locked: bool | None = None
+        self._poll_conn: Connection | None = None
 
     # -- plumbing -----------------------------------------------------------
     def transaction(self, work: Callable[[Connection], T]) -> T:
@@ -109,8 +115,15 @@ class Store(states.TrackedVerbs):
             raise DatabaseError(describe(exc, self.safe_url)) from exc
 
     def dispose(self) -> None:
-        """Close pooled connections (before a fork, or at exit)."""
+        """Close pooled connections (at exit)."""
         self.engine.dispose()
+        self._close_poll()
+
+    def forget_connections(self) -> None:
+        """In a forked child: drop the parent's pooled connections without closing their sockets,
+        which still belong to the parent (SQLAlchemy's advice for ``os.fork``)."""
+        self.engine.dispose(close=False)
+        self._poll_conn = None
 
     @property
     def skip_locked(self) -> bool:
@@ -126,7 +139,8 @@ class Store(states.TrackedVerbs):
     def insert(self, jobs: Iterable[NewJob], connection: Connection | None = None) -> list[int]:
         """Insert jobs, in ``connection``'s transaction if given; returns the ids of single and tracked jobs.
 
-        Untracked jobs go in one multi-row INSERT; each tracked job also gets
+        Untracked jobs go in one executemany (PyMySQL and psycopg send it as
+        multi-row INSERTs, sqlite3 in one prepared loop); each tracked job also gets
         its ``enqueued`` state row, in the same transaction.
         """
         now = self.clock()
@@ -143,7 +157,7 @@ class Store(states.TrackedVerbs):
             if len(plain) == 1:
                 ids.append(conn.execute(dj.insert(), plain[0]).inserted_primary_key[0])
             elif plain:
-                conn.execute(dj.insert().values(plain))
+                conn.execute(dj.insert(), plain)  # executemany: the driver sends multi-row INSERTs
             return ids
 
         return work(connection) if connection is not None else self.transaction(work)
@@ -180,9 +194,31 @@ class Store(states.TrackedVerbs):
             self.transaction(lambda conn: common.unlock(conn, [j.id for j in jobs], jobs[0].locked_by, self.clock()))
 
     def has_ready(self, filters: Filters) -> bool:
-        """Whether any job is ready for these filters: the supervisor's cheap idle poll."""
-        query = select(dj.c.id).where(common.ready(filters, self.clock())).limit(1)
-        return self.transaction(lambda conn: conn.execute(query).first() is not None)
+        """Whether any job is ready for these filters: the supervisor's idle poll.
+
+        On the servers, one statement on a connection kept open in autocommit
+        (no COMMIT, no ROLLBACK, no checkout), so that an idle daemon costs one
+        query per ``poll_interval``. SQLite polls in a short transaction.
+        """
+        query, values = common.any_ready(filters), common.params(filters, self.clock())
+        if self._dialect is sqlite:
+            return self.transaction(lambda conn: conn.execute(query, values).first() is not None)
+        try:
+            if self._poll_conn is None:
+                options = {**self._dialect.engine_options(), "isolation_level": "AUTOCOMMIT", "poolclass": NullPool}
+                options.pop("pool_recycle", None)
+                self._poll_conn = create_engine(self.engine.url, **options).connect()
+            return self._poll_conn.execute(query, values).first() is not None
+        except SQLAlchemyError as exc:
+            self._close_poll()
+            raise DatabaseError(describe(exc, self.safe_url)) from exc
+
+    def _close_poll(self) -> None:
+        if self._poll_conn is not None:
+            try:
+                self._poll_conn.invalidate()
+            finally:
+                self._poll_conn = None
 
     def reschedule(self, job: Job, attempts: int, error: str, run_at: datetime | None) -> None:
         """Record a failed run: try again at ``run_at``, or fail for good when it is None."""
@@ -207,12 +243,16 @@ class Store(states.TrackedVerbs):
         self.transaction(work)
 
     def beat(self, current_jobs: dict[str, int | None]) -> None:
-        """Stamp ``last_seen`` of these workers, with the job each is running."""
+        """Stamp ``last_seen`` of these workers, with the job each is running: one UPDATE per
+        distinct job (idle workers share one)."""
         now = self.clock()
+        by_job: dict[int | None, list[str]] = {}
+        for name, job_id in current_jobs.items():
+            by_job.setdefault(job_id, []).append(name)
 
         def work(conn: Connection) -> None:
-            for name, job_id in current_jobs.items():
-                conn.execute(update(wk).where(wk.c.name == name).values(last_seen=now, current_job_id=job_id))
+            for job_id, names in by_job.items():
+                conn.execute(update(wk).where(wk.c.name.in_(names)).values(last_seen=now, current_job_id=job_id))
         if current_jobs:
             self.transaction(work)
 

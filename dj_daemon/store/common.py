@@ -1,14 +1,18 @@
 """Dialect-neutral statements the store face is built from.
 
 The one ``ready`` predicate lives here, shared by every way of reserving.
+Statements on the hot path are built once per worker filter, with bound
+parameters (``now``, ``stale``, ``limit``, ``ids``...), and reused: building
+an SQLAlchemy expression costs more than the round trip it describes.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import Select, and_, bindparam, exists, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -26,9 +30,14 @@ class Filters:
     max_run_time: float = 4 * 3600.0
 
 
-def unlocked(filters: Filters, now: datetime) -> ColumnElement[bool]:
-    """Not locked, or locked longer than max run time ago (its worker is presumed dead)."""
-    return or_(dj.c.locked_at.is_(None), dj.c.locked_at < now - timedelta(seconds=filters.max_run_time))
+def params(filters: Filters, now: datetime, **more: Any) -> dict[str, Any]:
+    """The bound values of the ``ready`` predicate."""
+    return {"now": now, "stale": now - timedelta(seconds=filters.max_run_time), **more}
+
+
+def unlocked() -> ColumnElement[bool]:
+    """Not locked, or locked before ``:stale`` (max run time ago: its worker is presumed dead)."""
+    return or_(dj.c.locked_at.is_(None), dj.c.locked_at < bindparam("stale"))
 
 
 def first_in_strand() -> ColumnElement[bool]:
@@ -42,9 +51,9 @@ def first_in_strand() -> ColumnElement[bool]:
         earlier.c.strand == dj.c.strand, earlier.c.id < dj.c.id, earlier.c.failed_at.is_(None)))
 
 
-def ready(filters: Filters, now: datetime) -> ColumnElement[bool]:
-    """Runnable now: due, not failed, unlocked, first of its strand, within the worker's filters."""
-    clauses = [dj.c.run_at <= now, dj.c.failed_at.is_(None), unlocked(filters, now), first_in_strand()]
+def ready(filters: Filters) -> ColumnElement[bool]:
+    """Runnable at ``:now``: due, not failed, unlocked, first of its strand, within the filters."""
+    clauses = [dj.c.run_at <= bindparam("now"), dj.c.failed_at.is_(None), unlocked(), first_in_strand()]
     if filters.queues:
         clauses.append(dj.c.queue.in_(filters.queues))
     if filters.min_priority is not None:
@@ -55,11 +64,31 @@ def ready(filters: Filters, now: datetime) -> ColumnElement[bool]:
 
 
 ORDER = (dj.c.priority, dj.c.run_at, dj.c.id)
+IDS = bindparam("ids", expanding=True)
+
+
+@functools.lru_cache(maxsize=64)
+def ready_rows(filters: Filters, skip_locked: bool) -> Select:
+    """The reservation's SELECT; SKIP LOCKED where the server has it."""
+    query = select(dj).where(ready(filters)).order_by(*ORDER).limit(bindparam("limit"))
+    return query.with_for_update(skip_locked=True) if skip_locked else query
+
+
+@functools.lru_cache(maxsize=64)
+def any_ready(filters: Filters) -> Select:
+    """The supervisor's idle poll: one id, if any job is ready."""
+    return select(dj.c.id).where(ready(filters)).limit(1)
+
+
+STAMP = update(dj).where(dj.c.id.in_(IDS)).values(
+    locked_at=bindparam("now"), locked_by=bindparam("worker"), updated_at=bindparam("now"))
+UNLOCK = update(dj).where(dj.c.id.in_(IDS), dj.c.locked_by == bindparam("worker")).values(
+    locked_at=None, locked_by=None, updated_at=bindparam("now"))
 
 
 def stamp(conn: Connection, ids: list[int], worker: str, now: datetime) -> None:
     """Mark ``ids`` as locked by ``worker``."""
-    conn.execute(update(dj).where(dj.c.id.in_(ids)).values(locked_at=now, locked_by=worker, updated_at=now))
+    conn.execute(STAMP, {"ids": ids, "worker": worker, "now": now})
 
 
 def reserve_locking(conn: Connection, worker: str, filters: Filters, now: datetime,
@@ -69,10 +98,8 @@ def reserve_locking(conn: Connection, worker: str, filters: Filters, now: dateti
     On SQLite the transaction is already ``BEGIN IMMEDIATE``, which serialises
     writers, so the plain select is safe there.
     """
-    query = select(dj).where(ready(filters, now)).order_by(*ORDER).limit(limit)
-    if skip_locked:
-        query = query.with_for_update(skip_locked=True)
-    rows = cut_batch(conn.execute(query).mappings().all())
+    rows = cut_batch(conn.execute(ready_rows(filters, skip_locked), params(filters, now, limit=limit))
+                     .mappings().all())
     if not rows:
         return []
     stamp(conn, [row["id"] for row in rows], worker, now)
@@ -93,8 +120,7 @@ def cut_batch(rows: list[Any]) -> list[Any]:
 def unlock(conn: Connection, ids: list[int], worker: str, now: datetime) -> None:
     """Give back jobs this worker reserved but will not start (no attempt counted)."""
     if ids:
-        conn.execute(update(dj).where(dj.c.id.in_(ids), dj.c.locked_by == worker)
-                     .values(locked_at=None, locked_by=None, updated_at=now))
+        conn.execute(UNLOCK, {"ids": ids, "worker": worker, "now": now})
 
 
 def reserve_optimistic(conn: Connection, worker: str, filters: Filters, now: datetime,
@@ -105,11 +131,12 @@ def reserve_optimistic(conn: Connection, worker: str, filters: Filters, now: dat
     it refuses ``LIMIT`` in an ``IN`` subquery; ``unlocked`` is repeated in the
     UPDATE itself so that a row another worker claimed first is not taken.
     """
-    candidates = select(dj.c.id).where(ready(filters, now)).order_by(*ORDER).limit(limit).subquery("c")
+    candidates = select(dj.c.id).where(ready(filters)).order_by(*ORDER).limit(bindparam("limit")).subquery("c")
     claimed = conn.execute(
         update(dj)
-        .where(dj.c.id.in_(select(candidates.c.id)), unlocked(filters, now))
-        .values(locked_at=now, locked_by=worker, updated_at=now)
+        .where(dj.c.id.in_(select(candidates.c.id)), unlocked())
+        .values(locked_at=bindparam("now"), locked_by=bindparam("worker"), updated_at=bindparam("now")),
+        params(filters, now, limit=limit, worker=worker),
     ).rowcount
     if not claimed:
         return []

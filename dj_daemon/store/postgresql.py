@@ -7,7 +7,7 @@ from sqlalchemy.engine import Engine
 
 
 def engine_options() -> dict[str, Any]:
-    return {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
+    return {"pool_reset_on_return": None, "connect_args": {"connect_timeout": 10}}
 
 
 def prepare(engine: Engine) -> None:
