@@ -381,8 +381,9 @@ class _Capture:
     def __init__(self) -> None:
         self.statements: list[Any] = []
 
-    def execute(self, statement: Any, *args: Any, **kwargs: Any) -> "_Capture":
-        self.statements.append(statement)
+    def execute(self, statement: Any, parameters: Any = None, *args: Any, **kwargs: Any) -> "_Capture":
+        # the store binds values separately (cached statements): fold them in for a literal copy
+        self.statements.append(statement.params(**parameters) if parameters else statement)
         return self
 
     def mappings(self) -> "_Capture":

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, exists, or_, select, update
+from sqlalchemy import Integer, Select, and_, bindparam, exists, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -70,7 +70,7 @@ IDS = bindparam("ids", expanding=True)
 @functools.lru_cache(maxsize=64)
 def ready_rows(filters: Filters, skip_locked: bool) -> Select:
     """The reservation's SELECT; SKIP LOCKED where the server has it."""
-    query = select(dj).where(ready(filters)).order_by(*ORDER).limit(bindparam("limit"))
+    query = select(dj).where(ready(filters)).order_by(*ORDER).limit(bindparam("limit", type_=Integer))
     return query.with_for_update(skip_locked=True) if skip_locked else query
 
 
@@ -131,7 +131,8 @@ def reserve_optimistic(conn: Connection, worker: str, filters: Filters, now: dat
     it refuses ``LIMIT`` in an ``IN`` subquery; ``unlocked`` is repeated in the
     UPDATE itself so that a row another worker claimed first is not taken.
     """
-    candidates = select(dj.c.id).where(ready(filters)).order_by(*ORDER).limit(bindparam("limit")).subquery("c")
+    candidates = (select(dj.c.id).where(ready(filters)).order_by(*ORDER)
+                  .limit(bindparam("limit", type_=Integer)).subquery("c"))
     claimed = conn.execute(
         update(dj)
         .where(dj.c.id.in_(select(candidates.c.id)), unlocked())
