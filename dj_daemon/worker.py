@@ -107,16 +107,8 @@ class Worker:
             raise WorkerInterrupted(f"interrupted by {signal.Signals(signum).name}")
         self.stopping = True
 
-    def request_stop(self) -> None:
-        """Stop after the current job (callable from another thread)."""
-        self.stopping = True
-        try:
-            os.write(self._wake_w, b"\0")
-        except BlockingIOError:
-            pass
-
     def _sleep(self, seconds: float | None) -> None:
-        """Idle until ``seconds`` pass, or a signal, ``request_stop`` or the supervisor wakes us."""
+        """Idle until ``seconds`` pass, or a signal or the supervisor wakes us."""
         fds = [self._wake_r] if self.wake_fd is None else [self._wake_r, self.wake_fd]
         for fd in select.select(fds, [], [], seconds)[0]:
             os.read(fd, 4096)
