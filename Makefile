@@ -1,5 +1,6 @@
-# Set-up and everyday commands. `make demo` and `make test` need only Python 3.11+.
-PYTHON ?= python3
+# Set-up and everyday commands. `make demo` and `make test` need only Python 3.11+;
+# the venv takes 3.12+ where the host has it, for the Django backend's tests.
+PYTHON ?= $(shell sh scripts/pick-python.sh)
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
