@@ -72,7 +72,7 @@ def check(ctx: click.Context) -> None:
 def _worker(ctx: click.Context, **flags: Any) -> Worker:
     queues = flags.pop("queues")
     config = console.config_from(ctx, queues=queues, **flags)
-    log.setup(config.log_level)
+    log.setup(config.log_level, log_format=config.log_format, hostname=config.hostname)
     return Worker(config, _store(config))
 
 
@@ -205,7 +205,7 @@ def _daemon_flags(workers: int | None, pools: tuple[str, ...], **more: Any) -> d
 def _supervise(ctx: click.Context, flags: dict[str, Any], log_file: str = "") -> int:
     """Run the supervisor in this process; SIGHUP rereads the same file, environment and flags."""
     config = console.config_from(ctx, **flags)
-    log.setup(config.log_level, filename=log_file)
+    log.setup(config.log_level, filename=log_file, log_format=config.log_format, hostname=config.hostname)
     return Supervisor(config, lambda: console.config_from(ctx, **flags)).run()
 
 

@@ -75,6 +75,11 @@ SETTINGS: dict[str, Setting] = {
     "pidfile": Setting("daemon", str, "DJ_PIDFILE"),
     "log_file": Setting("daemon", str, "DJ_LOG_FILE"),
     "log_level": Setting("daemon", str, "DJ_LOG_LEVEL"),
+    "log_format": Setting("daemon", str, "DJ_LOG_FORMAT"),
+    "metrics_port": Setting("metrics", int, "DJ_METRICS_PORT"),
+    "metrics_address": Setting("metrics", str, "DJ_METRICS_ADDRESS"),
+    "metrics_textfile": Setting("metrics", str, "DJ_METRICS_TEXTFILE"),
+    "metrics_dir": Setting("metrics", str, "DJ_METRICS_DIR"),
     "sentinel_dir": Setting("long_jobs", str, "DJ_SENTINEL_DIR"),
 }
 SECTIONS = sorted({s.section for s in SETTINGS.values()})
@@ -109,6 +114,11 @@ class Config:
     pidfile: str = "/run/delayed_job/delayed_job.pid"
     log_file: str = ""
     log_level: str = "INFO"
+    log_format: str = "text"
+    metrics_port: int = 0
+    metrics_address: str = "127.0.0.1"
+    metrics_textfile: str = ""
+    metrics_dir: str = ""
     sentinel_dir: str = "/var/lib/delayed_job"
 
     def replace(self, **changes: Any) -> "Config":
@@ -213,6 +223,8 @@ def validate(config: Config) -> Config:
         (config.poll_interval > 0, "poll_interval must be positive"),
         (config.heartbeat_timeout > config.heartbeat_interval > 0,
          "heartbeat_timeout must exceed heartbeat_interval, both positive"),
+        (config.log_format in ("text", "json"), "log_format must be text or json"),
+        (0 <= config.metrics_port <= 65535, "metrics_port must be a TCP port (0: no endpoint)"),
     ]
     for ok, message in checks:
         if not ok:

@@ -85,11 +85,15 @@ class Job:
 def display_name(handler: str) -> str:
     """The target or receiver class named by a handler, or ``<malformed>``."""
     try:
-        data = json.loads(handler)
-        if "target" in data:
-            return str(data["target"])
-        receiver = data["receiver"]
-        owner = receiver.get("__dj_object__") or receiver["__dj_record__"]
-        return f"{owner}#{data['method']}"
+        return name_of(json.loads(handler))
     except Exception:
         return "<malformed>"
+
+
+def name_of(data: Mapping[str, Any]) -> str:
+    """``display_name`` of a handler already parsed (the worker's decode has it); raises if malformed."""
+    if "target" in data:
+        return str(data["target"])
+    receiver = data["receiver"]
+    owner = receiver.get("__dj_object__") or receiver["__dj_record__"]
+    return f"{owner}#{data['method']}"

@@ -1,26 +1,61 @@
-"""Logging set-up: one line per event, journald-friendly.
+"""Logging set-up: one line per event, journald-friendly, or one JSON object per line.
 
 Under systemd, journald stamps each line itself (it sets ``JOURNAL_STREAM``
 for our stderr), so timestamps are left out there; elsewhere they are kept.
+``log_format = json`` is for log shippers: every line is an object with the
+time, level, logger, host, pid and message, plus the job's id, class, queue
+and attempt (and the run's duration) where the line is about a job.
 Messages never contain a database password: URLs are logged masked.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
+import socket
 import sys
-from typing import TextIO
+from datetime import datetime, timezone
+from typing import Any, TextIO
 
 
-def setup(level: str = "INFO", stream: TextIO | None = None, filename: str = "") -> None:
-    """Send our loggers to ``filename`` or ``stream`` (stderr) at ``level``."""
-    journald = bool(os.environ.get("JOURNAL_STREAM")) and not filename
-    fmt = "%(levelname)s [%(process)d] %(name)s: %(message)s"
-    if not journald:
-        fmt = "%(asctime)s " + fmt
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record; job fields come from ``extra={"job": job, "duration": s}``."""
+
+    def __init__(self, hostname: str) -> None:
+        super().__init__()
+        self.hostname = hostname
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "host": self.hostname,
+            "pid": record.process,
+            "message": record.getMessage(),
+        }
+        job = getattr(record, "job", None)
+        if job is not None:
+            entry.update(job_id=job.id, job_class=job.name, queue=job.queue, attempt=job.attempts + 1)
+        duration = getattr(record, "duration", None)
+        if duration is not None:
+            entry["duration"] = round(duration, 6)
+        if record.exc_info:
+            entry["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def setup(level: str = "INFO", stream: TextIO | None = None, filename: str = "", log_format: str = "text",
+          hostname: str = "") -> None:
+    """Send our loggers to ``filename`` or ``stream`` (stderr) at ``level``, as text or JSON lines."""
     handler: logging.Handler = (logging.FileHandler(filename, encoding="utf-8") if filename
                                 else logging.StreamHandler(stream or sys.stderr))
-    handler.setFormatter(logging.Formatter(fmt))
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter(hostname or socket.gethostname()))
+    else:
+        journald = bool(os.environ.get("JOURNAL_STREAM")) and not filename
+        fmt = "%(levelname)s [%(process)d] %(name)s: %(message)s"
+        handler.setFormatter(logging.Formatter(fmt if journald else "%(asctime)s " + fmt))
     root = logging.getLogger("dj_daemon")
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 from . import records
 from .errors import DeserializationError, EnqueueError
+from .job import name_of
 
 OBJECT_KEY = "__dj_object__"
 RECORD_KEY = records.RECORD_KEY
@@ -126,12 +127,14 @@ def _dump(data: dict) -> str:
 
 @dataclass(frozen=True)
 class Call:
-    """A decoded handler, ready to run; ``owner`` carries the job's policy and hooks."""
+    """A decoded handler, ready to run; ``owner`` carries the job's policy and hooks, ``name``
+    is the job's display name (for logs and metrics)."""
 
     function: Callable[..., Any]
     args: list[Any]
     kwargs: dict[str, Any]
     owner: Any
+    name: str
 
     def run(self) -> Any:
         return self.function(*self.args, **self.kwargs)
@@ -162,12 +165,12 @@ def _decode_call(data: Any, allowed: tuple[str, ...], load: Loader) -> Call:
         function = resolve(data["target"], allowed)
         if not callable(function):
             raise DeserializationError(f"{data['target']} is not callable")
-        return Call(function, args, kwargs, function)
+        return Call(function, args, kwargs, function, str(data["target"]))
     receiver = _decode_receiver(data["receiver"], allowed, load)
     method = getattr(receiver, str(data["method"]), None)
     if not callable(method) or str(data["method"]).startswith("_"):
         raise DeserializationError(f"{type(receiver).__name__} has no public method {data['method']!r}")
-    return Call(method, args, kwargs, receiver)
+    return Call(method, args, kwargs, receiver, name_of(data))
 
 
 def _decode_receiver(data: Any, allowed: tuple[str, ...], load: Loader) -> Any:

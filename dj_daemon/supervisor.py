@@ -39,10 +39,11 @@ from typing import Callable
 
 from .config import Config
 from .errors import ConfigError, DatabaseError
-from . import nudge
+from . import metrics, nudge
 from .notify import Notifier
 from .pools import Pool, pools_of
 from .processes import alive, describe_exit
+from .sentinels import present
 from .store import Store, open_store
 from .worker import Worker, filters_from
 
@@ -51,7 +52,7 @@ HANDLED = ("TERM", "INT", "QUIT", "HUP", "USR2", "CHLD")
 BACKOFF_MAX = 30.0
 CRASH_LOOP = 5          # consecutive early deaths of a pool's workers: unhealthy, stop the watchdog
 EARLY_DEATH = 10.0      # a worker that dies sooner than this counts towards backoff
-STATUS_EVERY = 5.0      # seconds between queue-depth queries for STATUS=
+STATUS_EVERY = 5.0      # seconds between queue-depth queries (STATUS=, metrics)
 
 
 @dataclass
@@ -122,6 +123,7 @@ class Supervisor:
             os.set_blocking(fd, False)
         self._install_signals()
         self.nudges = nudge.listen(self.config)
+        self.metrics = metrics.start(self.config)
         self.store = open_store(self.config)
         log.info("supervisor %d starting %s on %s", self.pid, self._pools_text(), self.config.safe_url)
         self._release_orphans()
@@ -141,6 +143,7 @@ class Supervisor:
         self.notifier.status("stopped")
         log.info("supervisor %d stopped", self.pid)
         self.store.dispose()
+        self.metrics.close()
         if self.nudges is not None:
             self.nudges.close()
         return 0
@@ -278,7 +281,8 @@ class Supervisor:
         if self.store is not None:
             self.store.forget_connections()
         config = self.config.replace(queues=pool.queues) if pool.queues else self.config
-        worker = Worker(config, open_store(config), channel=self.channel_w, wake_fd=wake_fd, parent_pid=self.pid)
+        worker = Worker(config, open_store(config), channel=self.channel_w, wake_fd=wake_fd, parent_pid=self.pid,
+                        metrics=self.metrics)
         worker.install_signal_handlers(daemon=True)
         worker._report("up")
         worker.run()
@@ -331,6 +335,7 @@ class Supervisor:
 
     def _worker_ended(self, slot: Slot, status: int) -> None:
         os.close(slot.wake)
+        self.metrics.worker_gone(slot.pid)
         how, abnormal = describe_exit(status)
         lived = time.monotonic() - slot.started
         reason = f"{slot.kill_reason}: " if slot.kill_reason else ""
@@ -379,6 +384,7 @@ class Supervisor:
         try:
             result = operation(self.store)
         except DatabaseError as exc:
+            self.metrics.database_error("supervisor")
             if not self.db_error:
                 log.error("%s; retrying", exc)
             self.db_error = str(exc)
@@ -400,8 +406,11 @@ class Supervisor:
         self._retry_releases()
 
     def _measure_queue(self) -> None:
-        counts = self._db(lambda store: store.counts())
-        self.queued = counts["waiting"] if isinstance(counts, dict) else self.queued
+        """One grouped query for STATUS= and the metrics: jobs due and waiting, by queue."""
+        depths = self._db(lambda store: store.queue_depths())
+        if isinstance(depths, dict):
+            self.queued = sum(count for count, _ in depths.values())
+            self.metrics.queues(depths, self.store.clock(), set(present(self.config.sentinel_dir)))
 
     def _read_channel(self) -> None:
         """Take in everything the workers reported since the last turn of the loop."""
@@ -473,6 +482,8 @@ class Supervisor:
     def _report(self) -> None:
         """READY=1 once every first worker is up; STATUS= on change; WATCHDOG=1 while healthy."""
         up = sum(1 for s in self.slots.values() if s.up)
+        busy = self._busy()
+        self.metrics.workers(busy, len(self.slots) - busy)
         if not self.ready_sent and up >= sum(p.size for p in self.pools):
             self.ready_sent = True
             self.notifier.ready()

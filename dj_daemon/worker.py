@@ -19,6 +19,7 @@ from . import payload
 from .config import Config
 from .errors import DatabaseError, DeserializationError, JobTimeout, WorkerInterrupted
 from .job import Job
+from .metrics import Metrics
 from .records import RecordLoader
 from .batch import BatchSize, ReleaseIfLong
 from .retry import Policy, policy_for
@@ -62,9 +63,11 @@ class Worker:
     """Works jobs from one store until told to stop (or, for ``work_off``, until none is left)."""
 
     def __init__(self, config: Config, store: Store, name: str | None = None, *,
-                 channel: int | None = None, wake_fd: int | None = None, parent_pid: int | None = None) -> None:
+                 channel: int | None = None, wake_fd: int | None = None, parent_pid: int | None = None,
+                 metrics: Metrics | None = None) -> None:
         self.config = config
         self.store = store
+        self.metrics = metrics or Metrics()
         self.name = name or f"{config.hostname}:{os.getpid()}"
         self.channel = channel
         self.wake_fd = wake_fd
@@ -204,7 +207,9 @@ class Worker:
         if self._finished:
             self._flushed()
         for job, state in reserved.parked:
-            log.info("job parked as %s (drain sentinel present) %s", state.value, job.log_context())
+            log.info("job parked as %s (drain sentinel present) %s", state.value, job.log_context(),
+                     extra={"job": job})
+            self.metrics.parked(job.queue, job.name, state.value)
         if reserved.parked and not reserved.jobs:
             return None  # look again at once: what follows the parked jobs may be runnable
         if self._db_down_since is not None:
@@ -213,6 +218,7 @@ class Worker:
         return reserved.jobs
 
     def _database_down(self, exc: DatabaseError) -> None:
+        self.metrics.database_error("worker")
         if self._db_down_since is None:
             self._db_down_since = time.monotonic()
             log.error("worker %s: %s; retrying", self.name, exc)
@@ -237,7 +243,7 @@ class Worker:
         """Run one reserved job and record the outcome; True when it succeeded."""
         started = time.monotonic()
         if log.isEnabledFor(logging.INFO):
-            log.info("job start %s", job.log_context())
+            log.info("job start %s", job.log_context(), extra={"job": job})
         self._report(f"busy {job.id}")
         ok = False
         try:
@@ -252,7 +258,7 @@ class Worker:
             call = payload.decode(job.handler, self.config.allowed_modules, loader)
         except DeserializationError as exc:
             loader.finish(False)
-            return self._failed(job, None, exc, started)
+            return self._failed(job, None, job.name, exc, started)
         policy = policy_for(call.owner, self.config)
         try:
             self._perform(call, job, policy, loader)
@@ -260,13 +266,15 @@ class Worker:
             self._record(lambda: self.store.reschedule(job, job.attempts + 1, format_error(exc), self.store.clock()))
             raise
         except (Exception, JobTimeout) as exc:
-            return self._failed(job, call.owner, exc, started, policy)
+            return self._failed(job, call.owner, call.name, exc, started, policy)
         _hook(call.owner, "success", job)
         _hook(call.owner, "after", job)
         self._finished.append(job)  # deleted with the next reservation, or when idle
         self.stats.succeeded += 1
+        seconds = time.monotonic() - started
+        self.metrics.performed(job.queue, call.name, seconds)
         if log.isEnabledFor(logging.INFO):
-            log.info("job done %s in %.3fs", job.log_context(), time.monotonic() - started)
+            log.info("job done %s in %.3fs", job.log_context(), seconds, extra={"job": job, "duration": seconds})
         return True
 
     def _perform(self, call: payload.Call, job: Job, policy: Policy, loader: RecordLoader) -> None:
@@ -286,7 +294,7 @@ class Worker:
             if not ok:
                 loader.finish(False)
 
-    def _failed(self, job: Job, owner: Any, exc: BaseException, started: float,
+    def _failed(self, job: Job, owner: Any, name: str, exc: BaseException, started: float,
                 policy: Policy | None = None) -> bool:
         """Count the attempt; reschedule with backoff, or fail for good (no policy: cannot retry).
 
@@ -300,9 +308,11 @@ class Worker:
         run_at = None if give_up else policy.next_run_at(attempts, self.store.clock())
         self._record(lambda: self.store.reschedule(job, attempts, format_error(exc), run_at))
         self.stats.failed += 1
+        seconds = time.monotonic() - started
+        self.metrics.failed(job.queue, name, seconds, retrying=not give_up)
         verdict = "failed for good" if give_up else f"failed, retry at {run_at:%Y-%m-%d %H:%M:%S}"
-        log.warning("job %s %s in %.3fs: %s: %s", verdict, job.log_context(), time.monotonic() - started,
-                    type(exc).__name__, exc)
+        log.warning("job %s %s in %.3fs: %s: %s", verdict, job.log_context(), seconds, type(exc).__name__, exc,
+                    extra={"job": job, "duration": seconds})
         if give_up:
             _hook(owner, "failure", job)
         return False

@@ -342,3 +342,11 @@ class Store(states.TrackedVerbs):
         for failed, locked, count in self.transaction(lambda conn: conn.execute(query).all()):
             totals["failed" if failed else "running" if locked else "waiting"] += count
         return totals
+
+    def queue_depths(self) -> dict[str, tuple[int, datetime]]:
+        """Jobs due and waiting by queue (``""`` for none), with the oldest one's ``run_at``: one
+        grouped query, taken by the supervisor at a bounded rate for STATUS= and metrics."""
+        due = (dj.c.failed_at.is_(None), dj.c.locked_at.is_(None), dj.c.run_at <= self.clock())
+        query = select(dj.c.queue, func.count(), func.min(dj.c.run_at)).where(*due).group_by(dj.c.queue)
+        rows = self.transaction(lambda conn: conn.execute(query).all())
+        return {queue or "": (count, oldest) for queue, count, oldest in rows}

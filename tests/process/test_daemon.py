@@ -1,6 +1,7 @@
 """The real daemon (``delayed_job run``) as a subprocess: sd_notify, signals, dead workers, reload, recycling."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -190,3 +191,19 @@ def test_idle_workers_are_woken_by_a_local_enqueue_and_by_the_poll(config, store
     time.sleep(0.5)
     store.insert([Queue(config, store).prepare(jobs.record, side, "polled")])  # no nudge: as from another host
     wait_for(lambda: jobs.runs(side) == ["nudged", "polled"], what="polled job run")
+
+
+def test_json_log_format_writes_one_object_per_line(config, store, start_daemon, tmp_path: Path) -> None:
+    """``log_format = json`` from the supervisor and its workers alike, job lines with the job's fields."""
+    side = str(tmp_path / "runs.txt")
+    daemon = start_daemon("-n", "1", env={"DJ_LOG_FORMAT": "json"})
+    daemon.wait_ready()
+    job_id = Queue(config, store).enqueue(jobs.record, side, "x", queue="mail")
+    wait_for(lambda: '"job done' in daemon.log(), what="job done logged")
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait(30) == 0
+    lines = [json.loads(line) for line in daemon.log().splitlines()]
+    done = next(line for line in lines if line["message"].startswith("job done"))
+    assert {k: done[k] for k in ("job_id", "job_class", "queue", "attempt", "host")} == \
+        {"job_id": job_id, "job_class": "tests.jobs:record", "queue": "mail", "attempt": 1, "host": "testhost"}
+    assert done["duration"] >= 0 and {line["logger"] for line in lines} >= {"dj_daemon.supervisor", "dj_daemon.worker"}

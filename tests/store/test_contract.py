@@ -142,6 +142,19 @@ def test_clear_and_counts(store: Store) -> None:
     assert store.clear() == 0
 
 
+def test_queue_depths_count_due_waiting_jobs_by_queue(store: Store) -> None:
+    """Running, failed and future jobs are not waiting; the oldest due run_at gives the age."""
+    now = store.clock()
+    old = now - timedelta(minutes=5)
+    store.insert([new(queue="mail", run_at=old), new(queue="mail"), new(), new(),
+                  new(queue="mail", run_at=now + timedelta(hours=1)), new(queue="copy")])
+    running = store.reserve("w", Filters(queues=("copy",))).jobs
+    assert len(running) == 1
+    depths = store.queue_depths()
+    assert {queue: count for queue, (count, _) in depths.items()} == {"mail": 2, "": 2}
+    assert abs((depths["mail"][1] - old).total_seconds()) < 1
+
+
 def test_servers_with_skip_locked_use_it(store: Store) -> None:
     """MariaDB 10.6+, MySQL 8 and PostgreSQL reserve with SKIP LOCKED; SQLite never does."""
     assert store.skip_locked is (store.engine.dialect.name != "sqlite")
