@@ -14,9 +14,11 @@ import path is checked against the allow-list *before* it is imported.
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import math
+import sys
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -31,7 +33,12 @@ Loader = Callable[[type, list[Any]], Any]
 
 def is_allowed(path: str, allowed: tuple[str, ...]) -> bool:
     """True when the module of ``path`` ("pkg.mod:name") is under an allowed prefix."""
-    module = path.partition(":")[0]
+    return _module_allowed(path.partition(":")[0], allowed)
+
+
+@functools.lru_cache(maxsize=1024)
+def _module_allowed(module: str, allowed: tuple[str, ...]) -> bool:
+    """Cached: a worker asks this of the same few modules for every job it runs."""
     return any(p == "*" or module == p or module.startswith(p + ".") for p in allowed)
 
 
@@ -53,7 +60,7 @@ def resolve(path: str, allowed: tuple[str, ...], error: type[Exception] = Deseri
         raise error(f"module of {path} is not in allowed_modules")
     module_name, _, qualname = path.partition(":")
     try:
-        obj: Any = importlib.import_module(module_name)
+        obj: Any = sys.modules.get(module_name) or importlib.import_module(module_name)
         for part in qualname.split("."):
             obj = getattr(obj, part)
     except (ImportError, AttributeError, ValueError) as exc:
@@ -146,21 +153,24 @@ def decode(handler: str | bytes, allowed: tuple[str, ...], load: Loader) -> Call
         data = json.loads(handler)
     except (ValueError, TypeError, RecursionError) as exc:
         raise DeserializationError(f"malformed handler: {exc}") from None
+    # most handlers carry plain values: walking them for record references is then wasted
+    records = (RECORD_KEY if isinstance(handler, str) else RECORD_KEY.encode()) in handler
     try:
-        return _decode_call(data, allowed, load)
+        return _decode_call(data, allowed, load, records)
     except DeserializationError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
         raise DeserializationError(f"malformed handler: {type(exc).__name__}: {exc}") from None
 
 
-def _decode_call(data: Any, allowed: tuple[str, ...], load: Loader) -> Call:
+def _decode_call(data: Any, allowed: tuple[str, ...], load: Loader, records: bool) -> Call:
     if not isinstance(data, dict):
         raise DeserializationError("malformed handler: not a JSON object")
     args, kwargs = data.get("args", []), data.get("kwargs", {})
     if not isinstance(args, list) or not isinstance(kwargs, dict):
         raise DeserializationError("malformed handler: args must be a list and kwargs an object")
-    args, kwargs = decode_value(args, allowed, load), decode_value(kwargs, allowed, load)
+    if records:
+        args, kwargs = decode_value(args, allowed, load), decode_value(kwargs, allowed, load)
     if "target" in data:
         function = resolve(data["target"], allowed)
         if not callable(function):

@@ -7,6 +7,7 @@ timer (two system calls), which matters at thousands of jobs a second.
 """
 from __future__ import annotations
 
+import _signal
 import contextlib
 import signal
 from typing import Iterator
@@ -23,7 +24,9 @@ def _expire(signum: int, frame: object) -> None:
 @contextlib.contextmanager
 def deadline(seconds: float) -> Iterator[None]:
     """Raise ``JobTimeout`` in the body once ``seconds`` have passed."""
-    if signal.getsignal(signal.SIGALRM) is not _expire:
+    # _signal's getsignal: signal.getsignal wraps the answer in an enum lookup that raises
+    # and catches ValueError for every Python handler, per job
+    if _signal.getsignal(signal.SIGALRM) is not _expire:
         signal.signal(signal.SIGALRM, _expire)
     _limit[0] = seconds
     signal.setitimer(signal.ITIMER_REAL, seconds)

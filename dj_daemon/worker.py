@@ -75,11 +75,13 @@ class Worker:
         self.batch = BatchSize(config.batch_size)
         self._release_if_long: ReleaseIfLong | None = None
         self._finished: list[Job] = []
+        self._policies: dict[str, tuple[Any, Policy]] = {}
         self._db_down_since: float | None = None
         self.filters = filters_from(config)
         self.stats = Stats()
         self.stopping = False
         self._in_job = False
+        self._pid = os.getpid()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
         self._session_factory = self._load_session_factory()
@@ -141,24 +143,35 @@ class Worker:
         return self.stats
 
     def _run_batch(self, jobs: list[Job]) -> None:
-        """Run reserved jobs in order; give back the rest when stopping or held up by a long job."""
+        """Run reserved jobs in order; give back the rest when stopping or held up by a long job.
+
+        The report of a job's outcome carries the next job's ``busy``: one write per job.
+        """
         started = time.monotonic()
+        guard = self._guard()
+        self._report(f"busy {jobs[0].id}")
         for index, job in enumerate(jobs):
             rest = jobs[index + 1:]
-            guard = self._guard()
             guard.arm(rest)
             try:
-                self.run_job(job)
+                outcome = f"{'ok' if self.run_job(job) else 'fail'} {job.id}"
             except WorkerInterrupted:
+                self._report(f"fail {job.id}")
                 if not guard.disarm():
                     self._record(lambda: self.store.release(rest))
                 self._flush()
                 raise
-            if guard.disarm():
+            if guard.disarm():  # a long job: the guard gave the rest back
+                self._report(outcome)
                 break
             if rest and (self.stopping or self._should_retire()):
+                self._report(outcome)
                 self._record(lambda: self.store.release(rest))
                 break
+            if rest:
+                self._report(outcome, f"busy {rest[0].id}")
+            else:
+                self._report(outcome)
         self.batch.after(len(jobs), time.monotonic() - started)
 
     def _guard(self) -> ReleaseIfLong:
@@ -234,32 +247,23 @@ class Worker:
             except DatabaseError as exc:
                 self._database_down(exc)
 
-    def _report(self, event: str) -> None:
-        """Tell the supervisor (if any) what this worker is doing: one short line, one write."""
+    def _report(self, *events: str) -> None:
+        """Tell the supervisor (if any) what this worker is doing: a short line per event, one write."""
         if self.channel is not None:
-            os.write(self.channel, f"{os.getpid()} {event}\n".encode())
+            os.write(self.channel, "".join(f"{self._pid} {event}\n" for event in events).encode())
 
     def run_job(self, job: Job) -> bool:
         """Run one reserved job and record the outcome; True when it succeeded."""
         started = time.monotonic()
         if log.isEnabledFor(logging.INFO):
             log.info("job start %s", job.log_context(), extra={"job": job})
-        self._report(f"busy {job.id}")
-        ok = False
-        try:
-            ok = self._run_job(job, started)
-            return ok
-        finally:
-            self._report(f"{'ok' if ok else 'fail'} {job.id}")
-
-    def _run_job(self, job: Job, started: float) -> bool:
         loader = RecordLoader(self._session_factory)
         try:
             call = payload.decode(job.handler, self.config.allowed_modules, loader)
         except DeserializationError as exc:
             loader.finish(False)
             return self._failed(job, None, job.name, exc, started)
-        policy = policy_for(call.owner, self.config)
+        policy = self._policy(call)
         try:
             self._perform(call, job, policy, loader)
         except WorkerInterrupted as exc:
@@ -276,6 +280,16 @@ class Worker:
         if log.isEnabledFor(logging.INFO):
             log.info("job done %s in %.3fs", job.log_context(), seconds, extra={"job": job, "duration": seconds})
         return True
+
+    def _policy(self, call: payload.Call) -> Policy:
+        """The job's retry policy; a function's is worked out once (a perform-object's own
+        attributes may change it from one job to the next, so it is worked out every time)."""
+        if call.owner is not call.function:
+            return policy_for(call.owner, self.config)
+        cached = self._policies.get(call.name)
+        if cached is None or cached[0] is not call.owner:
+            cached = self._policies[call.name] = (call.owner, policy_for(call.owner, self.config))
+        return cached[1]
 
     def _perform(self, call: payload.Call, job: Job, policy: Policy, loader: RecordLoader) -> None:
         """``before`` hook, the call itself and the record session's commit, all under the deadline."""

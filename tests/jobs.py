@@ -130,6 +130,15 @@ def sleep_until_flag(path: str, flag: str, seconds: float) -> None:
     record(path, "done")
 
 
+def rendezvous(path: str, parties: int, timeout: float = 60.0) -> None:
+    """Records this worker's pid, then waits until ``parties`` workers have: a fast worker cannot
+    drain the queue alone before the others have started."""
+    record(path, os.getpid())
+    deadline = time.monotonic() + timeout
+    while len(set(runs(path))) < parties and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def record_pid(path: str) -> None:
     """Record which worker process ran the job."""
     record(path, os.getpid())

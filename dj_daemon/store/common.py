@@ -65,12 +65,15 @@ def ready(filters: Filters) -> ColumnElement[bool]:
 
 ORDER = (dj.c.priority, dj.c.run_at, dj.c.id)
 IDS = bindparam("ids", expanding=True)
+#: what a worker needs of a job it reserves: the lock columns it sets itself, and a ready
+#: job's failed_at is NULL; each timestamp not read saves its conversion, per job
+RESERVED = (dj.c.id, dj.c.priority, dj.c.attempts, dj.c.handler, dj.c.queue, dj.c.run_at, dj.c.strand)
 
 
 @functools.lru_cache(maxsize=64)
 def ready_rows(filters: Filters, skip_locked: bool) -> Select:
     """The reservation's SELECT; SKIP LOCKED where the server has it."""
-    query = select(dj).where(ready(filters)).order_by(*ORDER).limit(bindparam("limit", type_=Integer))
+    query = select(*RESERVED).where(ready(filters)).order_by(*ORDER).limit(bindparam("limit", type_=Integer))
     return query.with_for_update(skip_locked=True) if skip_locked else query
 
 
@@ -142,11 +145,11 @@ def reserve_optimistic(conn: Connection, worker: str, filters: Filters, now: dat
     if not claimed:
         return []
     rows = conn.execute(
-        select(dj).where(dj.c.locked_by == worker, dj.c.locked_at == now).order_by(*ORDER)
+        select(*RESERVED).where(dj.c.locked_by == worker, dj.c.locked_at == now).order_by(*ORDER)
     ).mappings().all()
     kept = cut_batch(rows)
     unlock(conn, [row["id"] for row in rows[len(kept):]], worker, now)
-    return [Job.from_row(row) for row in kept]
+    return [Job.from_row({**row, "locked_at": now, "locked_by": worker}) for row in kept]
 
 
 def changes_on_failure(attempts: int, error: str, now: datetime, *, run_at: datetime | None) -> dict[str, Any]:

@@ -29,6 +29,8 @@ def test_each_job_runs_exactly_once(request, tmp_path: Path, dialect, processes,
         store.create_schema()
         side = str(tmp_path / "runs.txt")
         queue = Queue(config, store)
+        meet = str(tmp_path / "rendezvous.txt")  # taken first (priority), one per process
+        queue.enqueue_many(queue.prepare(jobs.rendezvous, meet, processes, priority=-1) for _ in range(processes))
         for start in range(0, count, 500):
             queue.enqueue_many(queue.prepare(jobs.record, side, n) for n in range(start, min(start + 500, count)))
         env = {"PYTHONPATH": str(Path(__file__).resolve().parents[2]), "DJ_DATABASE_URL": url,
@@ -41,7 +43,8 @@ def test_each_job_runs_exactly_once(request, tmp_path: Path, dialect, processes,
         assert len(seen) == count and set(seen.values()) == {1}
         assert store.counts() == {"waiting": 0, "running": 0, "failed": 0}
         done = [int(out.split()[0]) for out, _ in outputs]
-        assert sum(done) == count and all(done)  # every process took part
+        assert sum(done) == count + processes and all(done)  # every process took part
+        assert len(set(jobs.runs(meet))) == processes
         store.dispose()
     finally:
         gen.close()
