@@ -15,37 +15,36 @@ Signal handlers record the signal and return; the loop calls one small
 | CHLD       | reap, release the dead worker's jobs (attempt counted, signal  | default                            |
 |            | named in last_error), respawn with backoff                     |                                    |
 
-Workers tell the supervisor what they do through one pipe (``<pid> up``,
-``busy <id>``, ``ok <id>``, ``fail <id>``, ``flushed``, ``wait``): that feeds
-STATUS=, the status dump and the database heartbeats, which the supervisor
-writes for all its workers at once. A worker deletes its finished jobs with
-its next reservation; if it dies first, the supervisor deletes the jobs it
-reported ``ok`` instead of running them again. Idle workers ``wait`` on a
-pipe of their own: the supervisor polls the database once for all of them
-every ``poll_interval`` (or at once when an enqueue on this host nudges it,
-see ``nudge``) and wakes the idle workers of a pool that has work. Nothing that holds a socket crosses a fork: each worker opens its
-own store after the fork and drops the supervisor's without closing it.
+Workers tell the supervisor what they do through one pipe (see ``reports``);
+its database duties (releases, heartbeats, polls, queue readings) are in
+``upkeep``. A worker deletes its finished jobs with its next reservation; if
+it dies first, the supervisor deletes the jobs it reported ``ok`` instead of
+running them again. Idle workers ``wait`` on a pipe of their own: the
+supervisor polls the database once for all of them every ``poll_interval``
+(or at once when an enqueue on this host nudges it, see ``nudge``) and wakes
+the idle workers of a pool that has work. Nothing that holds a socket
+crosses a fork: each worker opens its own store after the fork and drops the
+supervisor's without closing it.
 """
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import select
 import signal
 import time
-from dataclasses import dataclass, field
 from typing import Callable
 
-from .config import Config
-from .errors import ConfigError, DatabaseError
 from . import metrics, nudge
+from .config import Config
+from .errors import ConfigError
 from .notify import Notifier
 from .pools import Pool, pools_of
-from .processes import alive, describe_exit
-from .sentinels import present
-from .store import Store, open_store
-from .worker import Worker, filters_from
+from .processes import describe_exit
+from .reports import Channel, Slot
+from .store import open_store
+from .upkeep import Upkeep
+from .worker import Worker
 
 log = logging.getLogger("dj_daemon.supervisor")
 HANDLED = ("TERM", "INT", "QUIT", "HUP", "USR2", "CHLD")
@@ -53,38 +52,6 @@ BACKOFF_MAX = 30.0
 CRASH_LOOP = 5          # consecutive early deaths of a pool's workers: unhealthy, stop the watchdog
 EARLY_DEATH = 10.0      # a worker that dies sooner than this counts towards backoff
 STATUS_EVERY = 5.0      # seconds between queue-depth queries (STATUS=, metrics)
-
-
-@dataclass
-class Slot:
-    """One live worker process as the supervisor sees it."""
-
-    pid: int
-    name: str
-    pool: int
-    generation: int
-    started: float
-    job: int | None = None
-    wake: int = -1
-    done: int = 0
-    up: bool = False
-    waiting: bool = False
-    retiring: bool = False
-    kill_reason: str = ""
-    unflushed: set[int] = field(default_factory=set)
-
-
-CHANNEL_BYTES = 1 << 20  #: the workers' report pipe: seconds of reports at thousands of jobs a second
-
-
-def _widen_pipe(fd: int) -> bool:
-    """Give the report pipe room enough to be read once per loop turn instead of on every
-    message (at thousands of jobs a second, waking per message cost a quarter of a core)."""
-    try:
-        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), CHANNEL_BYTES)
-        return True
-    except OSError:
-        return False
 
 
 class Supervisor:
@@ -102,31 +69,25 @@ class Supervisor:
         self.reloading = False
         self.ready_sent = False
         self.jobs_done = 0
-        self.queued: int | None = None
-        self.db_error = ""
         self.failures = [0] * len(self.pools)
         self.next_spawn = [0.0] * len(self.pools)
-        self.pending_releases: list[tuple[str, str, tuple[int, ...]]] = []
         self.next_beat = self.next_status = self.next_watchdog = self.next_poll = 0.0
         self.signals: list[int] = []
-        self._partial = ""
-        self.store: Store | None = None
         self.pid = os.getpid()
 
     # -- the loop -------------------------------------------------------------------
     def run(self) -> int:
         """Run until stopped; returns the exit code."""
         self._wake_r, self._wake_w = os.pipe()
-        self.channel_r, self.channel_w = os.pipe()
-        self.channel_in_select = not _widen_pipe(self.channel_w)
-        for fd in (self._wake_r, self._wake_w, self.channel_r):
+        for fd in (self._wake_r, self._wake_w):
             os.set_blocking(fd, False)
+        self.channel = Channel()
         self._install_signals()
         self.nudges = nudge.listen(self.config)
         self.metrics = metrics.start(self.config)
-        self.store = open_store(self.config)
+        self.upkeep = Upkeep(self.config, self.metrics)
         log.info("supervisor %d starting %s on %s", self.pid, self._pools_text(), self.config.safe_url)
-        self._release_orphans()
+        self.upkeep.release_orphans()
         while True:
             for signum in self._take_signals():
                 getattr(self, f"handle_{signal.Signals(signum).name[3:].lower()}")()
@@ -139,10 +100,10 @@ class Supervisor:
             if self.stopping and not self.slots:
                 break
             self._wait()
-        self._retry_releases()
+        self.upkeep.retry_releases()
         self.notifier.status("stopped")
         log.info("supervisor %d stopped", self.pid)
-        self.store.dispose()
+        self.upkeep.store.dispose()
         self.metrics.close()
         if self.nudges is not None:
             self.nudges.close()
@@ -160,7 +121,7 @@ class Supervisor:
     def _wait(self) -> None:
         """Sleep until a signal, a worker's message, or the next periodic duty."""
         timeout = min(1.0, self.notifier.watchdog_interval or 1.0, self.config.poll_interval)
-        fds = [self._wake_r] + ([self.channel_r] if self.channel_in_select else []) \
+        fds = [self._wake_r] + ([self.channel.read_fd] if self.channel.needs_select else []) \
             + ([self.nudges] if self.nudges is not None else [])
         try:
             ready, _, _ = select.select(fds, [], [], timeout)
@@ -184,10 +145,10 @@ class Supervisor:
             self._poll()
         if now >= self.next_beat:
             self.next_beat = now + self.config.heartbeat_interval
-            self._heartbeat()
+            self.upkeep.heartbeat({s.name: s.job for s in self.slots.values()})
         if now >= self.next_status:
             self.next_status = now + STATUS_EVERY
-            self._measure_queue()
+            self.upkeep.measure_queue()
         self._report()
 
     # -- signals ----------------------------------------------------------------------
@@ -222,6 +183,7 @@ class Supervisor:
             self.notifier.ready()
             return
         self.config, self.pools = config, pools
+        self.upkeep.config = config
         self.failures, self.next_spawn = [0] * len(pools), [0.0] * len(pools)
         self.generation += 1
         self.reloading = True
@@ -265,7 +227,7 @@ class Supervisor:
         os.set_blocking(wake_w, False)
         name = f"{self.config.hostname}:{pid}"
         self.slots[pid] = Slot(pid, name, index, self.generation, time.monotonic(), wake=wake_w)
-        self._db(lambda store: store.register_worker(name, self.config.hostname, pid))
+        self.upkeep.guarded(lambda store: store.register_worker(name, self.config.hostname, pid))
         log.info("spawned worker %s for pool %s", name, self.pools[index].label())
 
     def _worker_main(self, pool: Pool, wake_fd: int) -> int:
@@ -273,16 +235,15 @@ class Supervisor:
         signal.set_wakeup_fd(-1)
         for name in HANDLED:
             signal.signal(getattr(signal, f"SIG{name}"), signal.SIG_DFL)
-        for fd in (self._wake_r, self._wake_w, self.channel_r, *(s.wake for s in self.slots.values())):
+        for fd in (self._wake_r, self._wake_w, self.channel.read_fd, *(s.wake for s in self.slots.values())):
             os.close(fd)
         if self.nudges is not None:
             self.nudges.close()
         self.notifier.close_in_child()
-        if self.store is not None:
-            self.store.forget_connections()
+        self.upkeep.store.forget_connections()
         config = self.config.replace(queues=pool.queues) if pool.queues else self.config
-        worker = Worker(config, open_store(config), channel=self.channel_w, wake_fd=wake_fd, parent_pid=self.pid,
-                        metrics=self.metrics)
+        worker = Worker(config, open_store(config), channel=self.channel.write_fd, wake_fd=wake_fd,
+                        parent_pid=self.pid, metrics=self.metrics)
         worker.install_signal_handlers(daemon=True)
         worker._report("up")
         worker.run()
@@ -342,8 +303,7 @@ class Supervisor:
         error = f"{reason}worker {slot.name} {how}"
         (log.warning if abnormal else log.info)("worker %s %s after %.1fs%s", slot.name, how, lived,
                                                 f" while running job {slot.job}" if slot.job else "")
-        self.pending_releases.append((slot.name, error, tuple(slot.unflushed)))
-        self._retry_releases()
+        self.upkeep.release(slot.name, error, tuple(slot.unflushed))
         if slot.generation == self.generation and not self.stopping and slot.pool < len(self.pools):
             # a worker that fails before finishing any job is likely to fail again: back off;
             # one killed while working (kill -9, OOM) is replaced at once
@@ -358,104 +318,22 @@ class Supervisor:
             log.warning("pool %s: worker died young %d times in a row; respawning in %.1fs",
                         self.pools[pool].label(), self.failures[pool], delay)
 
-    def _retry_releases(self) -> None:
-        """Release the jobs of ended workers; kept for the next turn while the database is away."""
-        while self.pending_releases:
-            name, error, completed = self.pending_releases[0]
-            released = self._db(lambda store: store.worker_gone(name, error, completed))
-            if released is None:
-                return
-            self.pending_releases.pop(0)
-            if released:
-                log.warning("released %d job(s) of %s: %s", released, name, error)
-
-    def _release_orphans(self) -> None:
-        """At boot: free jobs of this host's workers from an earlier run that are no longer alive."""
-        rows = self._db(lambda store: store.workers(self.config.hostname)) or []
-        for row in rows:
-            if not alive(row["pid"]):
-                self.pending_releases.append(
-                    (row["name"], f"worker {row['name']} gone: found dead at daemon start", ()))
-        self._retry_releases()
-
-    # -- the database, heartbeats and status --------------------------------------------
-    def _db(self, operation: Callable[[Store], object]) -> object | None:
-        """Run a store operation; a database error is logged once per outage and yields None."""
-        try:
-            result = operation(self.store)
-        except DatabaseError as exc:
-            self.metrics.database_error("supervisor")
-            if not self.db_error:
-                log.error("%s; retrying", exc)
-            self.db_error = str(exc)
-            return None
-        if self.db_error:
-            log.warning("database reachable again")
-            self.db_error = ""
-        return result
-
-    def _heartbeat(self) -> None:
-        """One write for all this host's workers; then free the jobs of silent workers elsewhere."""
-        self._retry_releases()
-        self._db(lambda store: store.beat({s.name: s.job for s in self.slots.values()}))
-        ours = {s.name for s in self.slots.values()}
-        for name in self._db(lambda store: store.silent_workers(self.config.heartbeat_timeout)) or []:
-            if name not in ours:
-                self.pending_releases.append(
-                    (name, f"worker {name} lost: no heartbeat for {self.config.heartbeat_timeout:g}s", ()))
-        self._retry_releases()
-
-    def _measure_queue(self) -> None:
-        """One grouped query for STATUS= and the metrics: jobs due and waiting, by queue."""
-        depths = self._db(lambda store: store.queue_depths())
-        if isinstance(depths, dict):
-            self.queued = sum(count for count, _ in depths.values())
-            self.metrics.queues(depths, self.store.clock(), set(present(self.config.sentinel_dir)))
-
+    # -- reports, polls and status -----------------------------------------------------
     def _read_channel(self) -> None:
         """Take in everything the workers reported since the last turn of the loop."""
-        chunks = [self._partial]
-        while True:
-            try:
-                chunk = os.read(self.channel_r, 1 << 16)
-            except BlockingIOError:
-                break
-            if not chunk:
-                break
-            chunks.append(chunk.decode())
-        lines = "".join(chunks).split("\n")
-        self._partial = lines.pop()
-        for line in lines:
-            pid_text, _, event = line.partition(" ")
-            slot = self.slots.get(int(pid_text)) if pid_text.isdigit() else None
-            if slot is None:
-                continue
-            self._on_event(slot, *event.split())
-
-    def _on_event(self, slot: Slot, event: str, job_id: str = "") -> None:
-        slot.waiting = event == "wait"
-        if event == "up":
-            slot.up = True
-        elif event == "busy":
-            slot.job = int(job_id)
-        elif event in ("ok", "fail"):
-            slot.job = None
-            slot.done += 1
-            self.jobs_done += 1
-            if slot.pool < len(self.failures):
-                self.failures[slot.pool] = 0  # the pool works: whatever killed workers before is over
-            if event == "ok":
-                slot.unflushed.add(int(job_id))
-        elif event == "flushed":
-            slot.unflushed.clear()
+        for pid, event in self.channel.read():
+            slot = self.slots.get(pid)
+            if slot is not None and slot.apply(*event):
+                self.jobs_done += 1
+                if slot.pool < len(self.failures):
+                    self.failures[slot.pool] = 0  # the pool works: whatever killed workers before is over
 
     def _poll(self) -> None:
         """One query per pool with idle workers: is there work? Then wake them."""
         for index, pool in enumerate(self.pools):
-            if any(s.waiting and s.pool == index for s in self.slots.values()):
-                config = self.config.replace(queues=pool.queues) if pool.queues else self.config
-                if self._db(lambda store: store.has_ready(filters_from(config))):
-                    self._wake_waiting(index)
+            idle = any(s.waiting and s.pool == index for s in self.slots.values())
+            if idle and self.upkeep.has_work(pool.queues):
+                self._wake_waiting(index)
 
     def _wake_waiting(self, pool: int | None) -> None:
         """Wake the idle workers (of one pool, or all): each will try to reserve."""
@@ -473,8 +351,8 @@ class Supervisor:
     def _status_text(self) -> str:
         busy = self._busy()
         text = (f"{len(self.slots)} workers ({busy} busy, {len(self.slots) - busy} idle), "
-                f"{self.jobs_done} jobs done, {'?' if self.queued is None else self.queued} queued")
-        return text + (f"; database unreachable: {self.db_error}" if self.db_error else "")
+                f"{self.jobs_done} jobs done, {'?' if self.upkeep.queued is None else self.upkeep.queued} queued")
+        return text + (f"; database unreachable: {self.upkeep.error}" if self.upkeep.error else "")
 
     def _healthy(self) -> bool:
         return not any(count >= CRASH_LOOP for count in self.failures)

@@ -1,0 +1,92 @@
+"""The supervisor's database duties: freeing dead workers' jobs, heartbeats, polls, queue readings.
+
+Every duty goes through ``guarded``: a database error is logged once per
+outage and yields None, and the duty is tried again on a later turn, so an
+outage never stops the supervisor (releases wait in ``pending`` meanwhile).
+"""
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+from .config import Config
+from .errors import DatabaseError
+from .metrics import Metrics
+from .processes import alive
+from .sentinels import present
+from .store import Store, open_store
+from .worker import filters_from
+
+log = logging.getLogger("dj_daemon.supervisor")
+
+
+class Upkeep:
+    """One store for the supervisor, and what it does with it."""
+
+    def __init__(self, config: Config, metrics: Metrics) -> None:
+        self.config = config
+        self.metrics = metrics
+        self.store: Store = open_store(config)
+        self.error = ""
+        self.queued: int | None = None
+        self.pending: list[tuple[str, str, tuple[int, ...]]] = []
+
+    def guarded(self, operation: Callable[[Store], object]) -> object | None:
+        """Run a store operation; a database error is logged once per outage and yields None."""
+        try:
+            result = operation(self.store)
+        except DatabaseError as exc:
+            self.metrics.database_error("supervisor")
+            if not self.error:
+                log.error("%s; retrying", exc)
+            self.error = str(exc)
+            return None
+        if self.error:
+            log.warning("database reachable again")
+            self.error = ""
+        return result
+
+    def release(self, name: str, error: str, completed: tuple[int, ...] = ()) -> None:
+        """Free an ended worker's jobs, ``error`` recorded; delete the ``completed`` ones instead."""
+        self.pending.append((name, error, completed))
+        self.retry_releases()
+
+    def retry_releases(self) -> None:
+        """Release what is pending, in order; what the database refuses waits for the next turn."""
+        while self.pending:
+            name, error, completed = self.pending[0]
+            released = self.guarded(lambda store: store.worker_gone(name, error, completed))
+            if released is None:
+                return
+            self.pending.pop(0)
+            if released:
+                log.warning("released %d job(s) of %s: %s", released, name, error)
+
+    def release_orphans(self) -> None:
+        """At boot: free jobs of this host's workers from an earlier run that are no longer alive."""
+        for row in self.guarded(lambda store: store.workers(self.config.hostname)) or []:
+            if not alive(row["pid"]):
+                self.pending.append((row["name"], f"worker {row['name']} gone: found dead at daemon start", ()))
+        self.retry_releases()
+
+    def heartbeat(self, current_jobs: dict[str, int | None]) -> None:
+        """One write for all this host's workers; then free the jobs of silent workers elsewhere."""
+        self.retry_releases()
+        self.guarded(lambda store: store.beat(current_jobs))
+        timeout = self.config.heartbeat_timeout
+        for name in self.guarded(lambda store: store.silent_workers(timeout)) or []:
+            if name not in current_jobs:
+                self.pending.append((name, f"worker {name} lost: no heartbeat for {timeout:g}s", ()))
+        self.retry_releases()
+
+    def measure_queue(self) -> None:
+        """One grouped query for STATUS= and the metrics: jobs due and waiting, by queue."""
+        depths = self.guarded(lambda store: store.queue_depths())
+        if isinstance(depths, dict):
+            self.queued = sum(count for count, _ in depths.values())
+            self.metrics.queues(depths, self.store.clock(), set(present(self.config.sentinel_dir)))
+
+    def has_work(self, queues: tuple[str, ...]) -> bool:
+        """The idle poll: is a job ready for a pool serving ``queues`` (empty: all)?"""
+        config = self.config.replace(queues=queues) if queues else self.config
+        return bool(self.guarded(lambda store: store.has_ready(filters_from(config))))
