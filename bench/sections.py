@@ -32,7 +32,7 @@ class Plan:
     enqueue_cap: float = 6.0
     drain_jobs: int = 20_000
     drain_workers: tuple[int, ...] = (1, 2, 4)
-    drain_cap: float = 7.0
+    drain_cap: float = 30.0  # a safety net: every drain is timed until the queue is empty
     ceiling_cap: float = 20.0
     pickup_jobs: int = 20
     idle_seconds: float = 10.0
@@ -50,7 +50,7 @@ class Plan:
         plan = cls(quick=quick)
         if quick:
             plan = cls(quick=True, enqueue_jobs=2_000, enqueue_cap=2.0, drain_jobs=5_000, drain_workers=(2,),
-                       drain_cap=4.0, ceiling_cap=8.0, pickup_jobs=8, idle_seconds=5.0, baseline_seconds=2.0,
+                       drain_cap=10.0, ceiling_cap=10.0, pickup_jobs=8, idle_seconds=5.0, baseline_seconds=2.0,
                        backlog=False, rss_jobs=0)
         for key, value in overrides.items():
             if value is not None:
