@@ -303,7 +303,8 @@ class Supervisor:
         error = f"{reason}worker {slot.name} {how}"
         (log.warning if abnormal else log.info)("worker %s %s after %.1fs%s", slot.name, how, lived,
                                                 f" while running job {slot.job}" if slot.job else "")
-        self.upkeep.release(slot.name, error, tuple(slot.unflushed))
+        # the job it reported busy was cut off; the rest of its batch was never started
+        self.upkeep.release(slot.name, error, tuple(slot.unflushed), (slot.job,) if slot.job else ())
         if slot.generation == self.generation and not self.stopping and slot.pool < len(self.pools):
             # a worker that fails before finishing any job is likely to fail again: back off;
             # one killed while working (kill -9, OOM) is replaced at once

@@ -29,7 +29,7 @@ class Upkeep:
         self.store: Store = open_store(config)
         self.error = ""
         self.queued: int | None = None
-        self.pending: list[tuple[str, str, tuple[int, ...]]] = []
+        self.pending: list[tuple[str, str, tuple[int, ...], tuple[int, ...] | None]] = []
 
     def guarded(self, operation: Callable[[Store], object]) -> object | None:
         """Run a store operation; a database error is logged once per outage and yields None."""
@@ -46,16 +46,17 @@ class Upkeep:
             self.error = ""
         return result
 
-    def release(self, name: str, error: str, completed: tuple[int, ...] = ()) -> None:
-        """Free an ended worker's jobs, ``error`` recorded; delete the ``completed`` ones instead."""
-        self.pending.append((name, error, completed))
+    def release(self, name: str, error: str, completed: tuple[int, ...] = (),
+                started: tuple[int, ...] | None = None) -> None:
+        """Free an ended worker's jobs (see ``Store.worker_gone``); delete the ``completed`` ones."""
+        self.pending.append((name, error, completed, started))
         self.retry_releases()
 
     def retry_releases(self) -> None:
         """Release what is pending, in order; what the database refuses waits for the next turn."""
         while self.pending:
-            name, error, completed = self.pending[0]
-            released = self.guarded(lambda store: store.worker_gone(name, error, completed))
+            name, error, completed, started = self.pending[0]
+            released = self.guarded(lambda store: store.worker_gone(name, error, completed, started))
             if released is None:
                 return
             self.pending.pop(0)
@@ -66,7 +67,7 @@ class Upkeep:
         """At boot: free jobs of this host's workers from an earlier run that are no longer alive."""
         for row in self.guarded(lambda store: store.workers(self.config.hostname)) or []:
             if not alive(row["pid"]):
-                self.pending.append((row["name"], f"worker {row['name']} gone: found dead at daemon start", ()))
+                self.pending.append((row["name"], f"worker {row['name']} gone: found dead at daemon start", (), None))
         self.retry_releases()
 
     def heartbeat(self, current_jobs: dict[str, int | None]) -> None:
@@ -76,7 +77,7 @@ class Upkeep:
         timeout = self.config.heartbeat_timeout
         for name in self.guarded(lambda store: store.silent_workers(timeout)) or []:
             if name not in current_jobs:
-                self.pending.append((name, f"worker {name} lost: no heartbeat for {timeout:g}s", ()))
+                self.pending.append((name, f"worker {name} lost: no heartbeat for {timeout:g}s", (), None))
         self.retry_releases()
 
     def measure_queue(self) -> None:

@@ -274,6 +274,8 @@ class Worker:
         _hook(call.owner, "success", job)
         _hook(call.owner, "after", job)
         self._finished.append(job)  # deleted with the next reservation, or when idle
+        if job.strand is not None:
+            self._flush()  # people read a tracked job's state: "completed" now, not with the next job
         self.stats.succeeded += 1
         seconds = time.monotonic() - started
         self.metrics.performed(job.queue, call.name, seconds)

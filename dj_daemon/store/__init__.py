@@ -256,9 +256,13 @@ class Store(states.TrackedVerbs):
         if current_jobs:
             self.transaction(work)
 
-    def worker_gone(self, name: str, error: str, completed: Sequence[int] = ()) -> int:
+    def worker_gone(self, name: str, error: str, completed: Sequence[int] = (),
+                    started: Sequence[int] | None = None) -> int:
         """A worker ended: delete the jobs it reported done but had not yet deleted, release the
-        rest of its locks (attempt counted, ``error`` recorded), drop its heartbeat."""
+        rest of its locks, drop its heartbeat. A job it had ``started`` gets an attempt counted
+        and ``error`` recorded; the others of its batch were never started and are only
+        unlocked. ``started`` None means not known (another host, an earlier run): every job
+        it held counts as started."""
         now = self.clock()
 
         def work(conn: Connection) -> int:
@@ -269,11 +273,16 @@ class Store(states.TrackedVerbs):
                 conn.execute(delete(dj).where(dj.c.id.in_(done)))
                 states.set_state(conn, done, State.COMPLETED, now, finished_at=now)
             held = list(conn.execute(select(dj.c.id).where(dj.c.locked_by == name)).scalars())
-            states.set_state(conn, held, State.ENQUEUED, now, last_error=error)
-            return conn.execute(
-                update(dj).where(dj.c.locked_by == name)
-                .values(attempts=dj.c.attempts + 1, last_error=error, locked_at=None, locked_by=None,
-                        run_at=now, updated_at=now)).rowcount
+            cut = held if started is None else [job_id for job_id in held if job_id in started]
+            unstarted = [job_id for job_id in held if job_id not in cut]
+            states.set_state(conn, cut, State.ENQUEUED, now, last_error=error)
+            states.set_state(conn, unstarted, State.ENQUEUED, now)
+            common.unlock(conn, unstarted, name, now)
+            if cut:
+                conn.execute(update(dj).where(dj.c.id.in_(cut), dj.c.locked_by == name)
+                             .values(attempts=dj.c.attempts + 1, last_error=error, locked_at=None, locked_by=None,
+                                     run_at=now, updated_at=now))
+            return len(held)
         return self.transaction(work)
 
     def workers(self, hostname: str | None = None) -> list[dict[str, Any]]:

@@ -91,3 +91,13 @@ def test_strand_holds_later_jobs_until_the_earlier_one_is_done(config, store, se
     store.reschedule(job1.__class__(**{**job1.__dict__, "locked_by": "w2"}), 2, "boom", None)  # failed for good
     assert [j.id for j in store.reserve("w3", Filters(), limit=10).jobs] == [step2]
     assert store.reserve("w4", Filters(), limit=10).jobs == []  # step 3 waits for step 2
+
+
+def test_completed_is_written_when_the_job_ends(config, store, sentinel_dir, tmp_path: Path) -> None:
+    """Not with the worker's next reservation: an operator reading the state sees it at once."""
+    Queue(config, store).enqueue(jobs.replicate, str(tmp_path / "runs.txt"), 5)
+    worker = Worker(config, store, name="testhost:1")
+    job, = store.reserve(worker.name, Filters(), host="testhost").jobs
+    assert states(store) == {"5": "running"}
+    assert worker.run_job(job)
+    assert states(store) == {"5": "completed"} and store.jobs() == []

@@ -101,6 +101,18 @@ def test_worker_gone_releases_its_locks_counting_an_attempt(store: Store) -> Non
     assert len(store.reserve("w", Filters(), limit=5).jobs) == 3
 
 
+def test_worker_gone_counts_an_attempt_only_for_the_job_it_had_started(store: Store) -> None:
+    """The rest of a killed worker's batch was never started: unlocked, no attempt, no error."""
+    store.insert([new(), new(), new()])
+    running, waiting, finished = store.reserve("dead:9", Filters(), limit=3).jobs
+    assert store.worker_gone("dead:9", "worker killed by SIGKILL", (finished.id,), (running.id,)) == 2
+    after = {j.id: j for j in store.jobs()}
+    assert finished.id not in after
+    assert (after[running.id].attempts, after[running.id].last_error) == (1, "worker killed by SIGKILL")
+    assert (after[waiting.id].attempts, after[waiting.id].last_error, after[waiting.id].locked_by) == (0, None, None)
+    assert len(store.reserve("w", Filters(), limit=5).jobs) == 2
+
+
 def test_retry_delete_and_unknown_ids(store: Store) -> None:
     job_id, = store.insert([new()])
     job = store.reserve("w", Filters()).jobs[0]
