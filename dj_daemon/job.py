@@ -5,10 +5,12 @@ from rows and passes ``now`` in.
 """
 from __future__ import annotations
 
+import contextlib
 import json
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from .tracking import Tracking
 
@@ -80,6 +82,33 @@ class Job:
     def log_context(self) -> str:
         """``id=7 mailer:send queue=mail attempt=2``, for one-line logs."""
         return f"id={self.id} {self.name} queue={self.queue or '-'} attempt={self.attempts + 1}"
+
+
+@dataclass(frozen=True)
+class Performing:
+    """The job a worker is performing, and the allow-list it performs under."""
+
+    job: Job
+    allowed_modules: tuple[str, ...]
+
+
+_performing: ContextVar[Performing] = ContextVar("dj_daemon.performing")
+
+
+@contextlib.contextmanager
+def performing(job: Job, allowed_modules: tuple[str, ...]) -> Iterator[None]:
+    """Set by the worker around a job's ``before`` hook and call, for code that runs other code
+    on a job's behalf (the Django tasks runner): it learns its row and must obey the same list."""
+    token = _performing.set(Performing(job, allowed_modules))
+    try:
+        yield
+    finally:
+        _performing.reset(token)
+
+
+def current() -> Performing:
+    """What the worker is performing in this context; ``LookupError`` outside a job."""
+    return _performing.get()
 
 
 def display_name(handler: str) -> str:
