@@ -6,9 +6,10 @@ from rows and passes ``now`` in.
 from __future__ import annotations
 
 import json
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 from .tracking import Tracking
 
@@ -80,6 +81,38 @@ class Job:
     def log_context(self) -> str:
         """``id=7 mailer:send queue=mail attempt=2``, for one-line logs."""
         return f"id={self.id} {self.name} queue={self.queue or '-'} attempt={self.attempts + 1}"
+
+
+class Performing(NamedTuple):
+    """The job a worker is performing, and the allow-list it performs under."""
+
+    job: Job
+    allowed_modules: tuple[str, ...]
+
+
+_performing: ContextVar[Performing] = ContextVar("dj_daemon.performing")
+
+
+class performing:
+    """Set by the worker around a job's ``before`` hook and call, for code that runs other code
+    on a job's behalf (the Django tasks runner): it learns its row and must obey the same list.
+    A class rather than a generator: entered for every job, it must cost next to nothing."""
+
+    __slots__ = ("_value", "_token")
+
+    def __init__(self, job: Job, allowed_modules: tuple[str, ...]) -> None:
+        self._value = Performing(job, allowed_modules)
+
+    def __enter__(self) -> None:
+        self._token = _performing.set(self._value)
+
+    def __exit__(self, *exc_info: object) -> None:
+        _performing.reset(self._token)
+
+
+def current() -> Performing:
+    """What the worker is performing in this context; ``LookupError`` outside a job."""
+    return _performing.get()
 
 
 def display_name(handler: str) -> str:

@@ -62,3 +62,12 @@ def setup(level: str = "INFO", stream: TextIO | None = None, filename: str = "",
     root.addHandler(handler)
     root.setLevel(level.upper())
     root.propagate = False
+    enable()
+
+
+def enable() -> None:
+    """Our loggers on again: a host application's ``dictConfig`` (Django's ``LOGGING``, with
+    ``disable_existing_loggers`` as its default) silences every logger that exists by then."""
+    for name, logger in logging.root.manager.loggerDict.items():
+        if name.startswith("dj_daemon") and isinstance(logger, logging.Logger):
+            logger.disabled = False

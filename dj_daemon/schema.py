@@ -1,4 +1,4 @@
-"""The tables, in SQLAlchemy Core: the work queue, tracked states, worker heartbeats.
+"""The tables, in SQLAlchemy Core: the work queue, tracked states, worker heartbeats, kept results.
 
 Times are naive UTC with microseconds (``DATETIME(6)`` on MySQL), so that
 ordering by ``run_at`` and comparing lock ages agree on every dialect.
@@ -77,6 +77,25 @@ workers = Table(
     Column("last_seen", Time, nullable=False),
     Column("current_job_id", Id),
     Index("ix_delayed_job_workers_host", "hostname"),
+)
+
+#: Outcomes of jobs whose caller keeps one (Django tasks; see ``store.results``). A row appears when
+#: its job first starts, is finished with its return value or errors, and goes at ``expires_at``.
+results = Table(
+    "delayed_job_results",
+    metadata,
+    Column("id", String(64), primary_key=True),  # "<delayed_jobs id>.<random token>"
+    Column("status", String(16), nullable=False),
+    Column("handler", LongText, nullable=False),  # the job's handler: what ran, with which arguments
+    Column("worker_ids", Text, nullable=False),  # JSON list, one worker name per attempt
+    Column("return_value", LongText),  # JSON
+    Column("errors", LongText),  # JSON list of {"exception_class_path", "traceback"}
+    Column("enqueued_at", Time, nullable=False),
+    Column("started_at", Time),
+    Column("last_attempted_at", Time),
+    Column("finished_at", Time),
+    Column("expires_at", Time),
+    Index("ix_delayed_job_results_expires", "expires_at"),
 )
 
 

@@ -18,7 +18,7 @@ from typing import Any, Callable
 from . import payload
 from .config import Config
 from .errors import DatabaseError, DeserializationError, JobTimeout, WorkerInterrupted
-from .job import Job
+from .job import Job, performing
 from .metrics import Metrics
 from .records import RecordLoader
 from .batch import BatchSize, ReleaseIfLong
@@ -269,8 +269,9 @@ class Worker:
         except WorkerInterrupted as exc:
             self._record(lambda: self.store.reschedule(job, job.attempts + 1, format_error(exc), self.store.clock()))
             raise
-        except (Exception, JobTimeout) as exc:
-            return self._failed(job, call.owner, call.name, exc, started, policy)
+        except (Exception, JobTimeout) as exc:  # a DeserializationError (a task refused) cannot be retried away
+            return self._failed(job, call.owner, call.name, exc, started,
+                                None if isinstance(exc, DeserializationError) else policy)
         _hook(call.owner, "success", job)
         _hook(call.owner, "after", job)
         self._finished.append(job)  # deleted with the next reservation, or when idle
@@ -298,7 +299,7 @@ class Worker:
         ok = False
         self._in_job = True
         try:
-            with deadline(policy.max_run_time):
+            with deadline(policy.max_run_time), performing(job, self.config.allowed_modules):
                 hook = getattr(call.owner, "before", None)
                 if callable(hook):
                     hook(job)

@@ -1,0 +1,1 @@
+"""Integrations with frameworks; each subpackage imports its framework, the core never does."""

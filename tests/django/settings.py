@@ -1,0 +1,42 @@
+"""The test project's settings: one SQLite and one MariaDB database, a task backend on each.
+
+Database names come from the environment, so that the daemon, another
+process, opens the very databases the tests set up (``conftest.django_env``).
+Django's MySQL backend wants mysqlclient, which needs a C toolchain and the
+MariaDB headers; PyMySQL, already installed for dj-daemon, stands in for it.
+"""
+import os
+
+import pymysql
+from sqlalchemy.engine import make_url
+
+pymysql.version_info = (2, 2, 1, "final", 0)
+pymysql.install_as_MySQLdb()
+
+SECRET_KEY = "dj-daemon tests"
+USE_TZ = True
+INSTALLED_APPS = ["tests.django.taskapp"]
+LOGGING = {"version": 1}  # dictConfig disables existing loggers: the daemon's must survive it
+
+SQLITE = os.environ["DJ_TEST_DJANGO_SQLITE"]
+MYSQL_NAME = os.environ["DJ_TEST_DJANGO_MYSQL"]
+MYSQL_SERVER = make_url(os.environ.get("DJ_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306"))
+
+DATABASES = {
+    "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": SQLITE, "TEST": {"NAME": SQLITE},
+                "OPTIONS": {"timeout": 30, "transaction_mode": "IMMEDIATE"}},
+    "mysql": {"ENGINE": "django.db.backends.mysql", "NAME": MYSQL_NAME,
+              "TEST": {"NAME": MYSQL_NAME, "DEPENDENCIES": []},  # set up alone, without "default"
+              "HOST": MYSQL_SERVER.host, "PORT": MYSQL_SERVER.port or 3306, "USER": MYSQL_SERVER.username,
+              "PASSWORD": MYSQL_SERVER.password or ""},
+}
+
+BACKEND = "dj_daemon.contrib.django.DelayedJobBackend"
+FAST_RETRIES = {"MAX_ATTEMPTS": 2, "BACKOFF": 0.5}
+TASKS = {
+    "default": {"BACKEND": BACKEND, "QUEUES": ["default", "mail"], "OPTIONS": FAST_RETRIES},
+    "mysql": {"BACKEND": BACKEND, "QUEUES": ["default", "mail"], "OPTIONS": {"DATABASE": "mysql", **FAST_RETRIES}},
+    "sqlite_url": {"BACKEND": BACKEND, "OPTIONS": {"URL": f"sqlite:///{SQLITE}"}},
+    "mysql_url": {"BACKEND": BACKEND, "OPTIONS": {
+        "URL": MYSQL_SERVER.set(database=MYSQL_NAME).render_as_string(hide_password=False)}},
+}
