@@ -193,3 +193,9 @@ def kill_own_worker_once(path: str, flag: str) -> None:
     if not os.path.exists(flag):
         open(flag, "w").close()
         os.kill(os.getpid(), 9)
+
+
+@job(track="dataset_id", gate="defer", max_attempts=1)
+def tracked_fails_until_flag(path: str, dataset_id: int, flag: str) -> None:
+    """A tracked copy that ends in ``error`` at its first failure, and succeeds once ``flag`` exists."""
+    fails_until_file_exists(path, flag)

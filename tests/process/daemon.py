@@ -40,7 +40,8 @@ def children_of(parent: int) -> list[int]:
 class Daemon:
     """Starts the daemon in its own session and records its sd_notify messages."""
 
-    def __init__(self, env: dict[str, str], *args: str, watchdog_usec: int | None = None) -> None:
+    def __init__(self, env: dict[str, str], *args: str, watchdog_usec: int | None = None,
+                 journal: bool = False) -> None:
         self.folder = tempfile.mkdtemp(prefix="djn")  # short: AF_UNIX paths are limited to 108 bytes
         self.socket_path = os.path.join(self.folder, "notify.sock")
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -55,6 +56,9 @@ class Daemon:
             env["WATCHDOG_USEC"] = str(watchdog_usec)
         self.log_path = Path(self.folder) / "daemon.log"
         self._log = open(self.log_path, "w")
+        if journal:  # as systemd does for a stdout/stderr connected to journald: the stream's device:inode
+            stat = os.fstat(self._log.fileno())
+            env["JOURNAL_STREAM"] = f"{stat.st_dev}:{stat.st_ino}"
         self.proc = subprocess.Popen([bin_path("delayed_job"), "run", *args], env=env, stdout=self._log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
 
