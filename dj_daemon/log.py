@@ -1,7 +1,10 @@
 """Logging set-up: one line per event, journald-friendly, or one JSON object per line.
 
-Under systemd, journald stamps each line itself (it sets ``JOURNAL_STREAM``
-for our stderr), so timestamps are left out there; elsewhere they are kept.
+Under systemd, journald stamps each line itself, so timestamps are left out
+there, and each line starts with its syslog priority (``<4>`` for a warning),
+which journald takes off and files, so that ``journalctl -p warning`` works;
+elsewhere lines keep a timestamp. "Under journald" means ``JOURNAL_STREAM``
+names the very file stderr is (its ``device:inode``), as systemd documents.
 ``log_format = json`` is for log shippers: every line is an object with the
 time, level, logger, host, pid and message, plus the job's id, class, queue
 and attempt (and the run's duration) where the line is about a job.
@@ -45,17 +48,43 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
+class JournalFormatter(logging.Formatter):
+    """Lines for journald: no timestamp, and the syslog priority as a ``<N>`` prefix."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"<{syslog_priority(record.levelno)}>{super().format(record)}"
+
+
+def syslog_priority(levelno: int) -> int:
+    """err 3, warning 4, info 6, debug 7 (crit 2 above ERROR)."""
+    for floor, priority in ((logging.CRITICAL, 2), (logging.ERROR, 3), (logging.WARNING, 4), (logging.INFO, 6)):
+        if levelno >= floor:
+            return priority
+    return 7
+
+
+def to_journald(stream: TextIO) -> bool:
+    """True when ``stream`` is the journal stream systemd connected (``JOURNAL_STREAM`` is its device:inode)."""
+    expected = os.environ.get("JOURNAL_STREAM", "")
+    try:
+        info = os.fstat(stream.fileno())
+    except (AttributeError, OSError, ValueError):
+        return False
+    return bool(expected) and expected == f"{info.st_dev}:{info.st_ino}"
+
+
 def setup(level: str = "INFO", stream: TextIO | None = None, filename: str = "", log_format: str = "text",
           hostname: str = "") -> None:
     """Send our loggers to ``filename`` or ``stream`` (stderr) at ``level``, as text or JSON lines."""
     handler: logging.Handler = (logging.FileHandler(filename, encoding="utf-8") if filename
                                 else logging.StreamHandler(stream or sys.stderr))
+    fmt = "%(levelname)s [%(process)d] %(name)s: %(message)s"
     if log_format == "json":
         handler.setFormatter(JsonFormatter(hostname or socket.gethostname()))
+    elif not filename and to_journald(stream or sys.stderr):
+        handler.setFormatter(JournalFormatter(fmt))
     else:
-        journald = bool(os.environ.get("JOURNAL_STREAM")) and not filename
-        fmt = "%(levelname)s [%(process)d] %(name)s: %(message)s"
-        handler.setFormatter(logging.Formatter(fmt if journald else "%(asctime)s " + fmt))
+        handler.setFormatter(logging.Formatter("%(asctime)s " + fmt))
     root = logging.getLogger("dj_daemon")
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -42,6 +42,9 @@ delayed_jobs = Table(
     Index("ix_delayed_jobs_locked_by", "locked_by"),
     Index("ix_delayed_jobs_queue", "queue"),
     Index("ix_delayed_jobs_strand", "strand", "id"),
+    # ids are never given again (SQLite reuses the highest one otherwise): logs, results and
+    # tracked states name jobs by id long after their rows are gone
+    sqlite_autoincrement=True,
 )
 
 tracked_jobs = Table(
@@ -65,6 +68,7 @@ tracked_jobs = Table(
     Index("ix_delayed_job_states_state", "state"),
     Index("ix_delayed_job_states_identifier", "job_class", "identifier"),
     Index("ix_delayed_job_states_job", "delayed_job_id"),
+    sqlite_autoincrement=True,
 )
 
 workers = Table(

@@ -50,6 +50,8 @@ def status(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def drain(ctx: click.Context, wait: bool, timeout: float | None) -> None:
     """Write defer_jobs.txt and hold-submissions.txt: jobs whose turn comes are parked, none is cut off."""
+    if timeout is not None and not wait:
+        raise click.UsageError("--timeout needs --wait")
     config, store = _setup(ctx, writable=True)
     written = ops.drain(config)
     click.echo(f"draining {config.hostname}: " + (", ".join(written) + " written" if written
@@ -61,7 +63,7 @@ def drain(ctx: click.Context, wait: bool, timeout: float | None) -> None:
 
 @cli.command()
 @click.option("--host", "hosts", multiple=True,
-              help="Also move this host's rejected submissions to this host (repeatable).")
+              help="Also move HOST's rejected submissions to this host (repeatable).")
 @click.pass_context
 def restart(ctx: click.Context, hosts: tuple[str, ...]) -> None:
     """Remove the sentinel files and re-enqueue every deferred and rejected job."""

@@ -59,10 +59,10 @@ def restart(store: Store, config: Config, hosts: tuple[str, ...] = ()) -> Restar
     """Remove the sentinels, then re-enqueue every parked job, one transaction per job.
 
     Deferred jobs are re-enqueued whichever host parked them; rejected
-    submissions only those of this host, or of ``hosts`` (moved to this host).
+    submissions those of this host, and of ``hosts`` (moved to this host).
     """
     result = RestartResult(sentinels.remove(config.sentinel_dir))
-    from_hosts = set(hosts) or {config.hostname}
+    from_hosts = {config.hostname, *hosts}
     parked = [row for state in PARKED for row in store.tracked(state=state.value, limit=None)
               if state is State.DEFERRED or row["hostname"] in from_hosts]
     for row in sorted(parked, key=lambda r: r["id"]):

@@ -9,6 +9,7 @@ statement; every transaction here is safe to run again from its start.
 from __future__ import annotations
 
 import random
+import re
 import time
 from datetime import datetime, timedelta
 from types import ModuleType
@@ -31,6 +32,8 @@ __all__ = ["Store", "Filters", "Reserved", "open_store"]
 T = TypeVar("T")
 DIALECTS: dict[str, ModuleType] = {"sqlite": sqlite, "mysql": mysql, "mariadb": mysql, "postgresql": postgresql}
 TX_ATTEMPTS = 8
+#: SQLite's, MySQL's and PostgreSQL's words for a table that is not there
+MISSING_TABLE = re.compile(r"no such table|Table '[^']*' doesn't exist|relation \S+ does not exist")
 
 
 class Reserved(NamedTuple):
@@ -59,7 +62,10 @@ def describe(exc: BaseException, safe_url: str) -> str:
     orig = getattr(exc, "orig", None) or exc
     args = getattr(orig, "args", ())
     message = args[1] if len(args) > 1 and isinstance(args[0], int) else str(orig)
-    return f"database error on {safe_url}: {str(message).splitlines()[0] if message else type(orig).__name__}"
+    line = str(message).splitlines()[0] if message else type(orig).__name__
+    if MISSING_TABLE.search(line):
+        line += " (create the tables with `delayed_job db init`)"
+    return f"database error on {safe_url}: {line}"
 
 
 def _retryable(exc: DBAPIError) -> bool:
@@ -76,7 +82,8 @@ def _delete_finished(conn: Connection, jobs: Sequence[Job], now: datetime) -> No
     if not jobs:
         return
     conn.execute(DELETE_FINISHED, {"ids": [j.id for j in jobs], "worker": jobs[0].locked_by})
-    states.set_state(conn, [j.id for j in jobs if j.strand is not None], State.COMPLETED, now, finished_at=now)
+    states.set_state(conn, [j.id for j in jobs if j.strand is not None], State.COMPLETED, now, finished_at=now,
+                     delayed_job_id=None)  # the row is gone; its id may be given to another job
 
 
 class Store(states.TrackedVerbs):
@@ -271,7 +278,7 @@ class Store(states.TrackedVerbs):
                 done = list(conn.execute(select(dj.c.id).where(dj.c.id.in_(completed), dj.c.locked_by == name)
                                          ).scalars())
                 conn.execute(delete(dj).where(dj.c.id.in_(done)))
-                states.set_state(conn, done, State.COMPLETED, now, finished_at=now)
+                states.set_state(conn, done, State.COMPLETED, now, finished_at=now, delayed_job_id=None)
             held = list(conn.execute(select(dj.c.id).where(dj.c.locked_by == name)).scalars())
             cut = held if started is None else [job_id for job_id in held if job_id in started]
             unstarted = [job_id for job_id in held if job_id not in cut]
@@ -337,11 +344,16 @@ class Store(states.TrackedVerbs):
         self.transaction(work)
 
     def clear(self, queue: str | None = None) -> int:
-        """Delete every job not running (of ``queue`` if given); returns how many."""
-        statement = delete(dj).where(dj.c.locked_by.is_(None))
-        if queue is not None:
-            statement = statement.where(dj.c.queue == queue)
-        return self.transaction(lambda conn: conn.execute(statement).rowcount)
+        """Delete every job not running (of ``queue`` if given); returns how many. Tracked ones
+        are left in ``error``, saying so, as with ``delete``."""
+        idle = [dj.c.locked_by.is_(None)] + ([dj.c.queue == queue] if queue is not None else [])
+
+        def work(conn: Connection) -> int:
+            ids = list(conn.execute(select(dj.c.id).where(*idle, dj.c.strand.is_not(None))).scalars())
+            states.set_state(conn, ids, State.ERROR, self.clock(), delayed_job_id=None,
+                             last_error="cleared from the work queue by an operator")
+            return conn.execute(delete(dj).where(*idle)).rowcount
+        return self.transaction(work)
 
     def counts(self) -> dict[str, int]:
         """How many jobs are waiting, running and failed."""

@@ -72,6 +72,8 @@ def reenqueue(conn: Connection, state_id: int, from_states: tuple[State, ...], h
     if not changed:
         return None
     row = conn.execute(select(tj).where(tj.c.id == state_id)).mappings().one()
+    if row["delayed_job_id"] is not None:  # a job failed for good: its kept row makes way for the new one
+        conn.execute(delete(dj).where(dj.c.id == row["delayed_job_id"], dj.c.failed_at.is_not(None)))
     tracking = Tracking(row["job_class"], row["identifier"], row["gate"])
     new = NewJob(row["payload"], row["job_class"], row["queue"], row["priority"], None, tracking)
     job_id = conn.execute(dj.insert(), new.to_row(now)).inserted_primary_key[0]

@@ -23,6 +23,7 @@ import contextlib
 import importlib.util
 import itertools
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -39,6 +40,7 @@ from tests.conftest import ROOT, bin_path
 from tests.process.daemon import Daemon, children_of, wait_for
 
 UNIT = ROOT / "systemd" / "delayed_job.service"
+JOURNAL_PREFIX = re.compile(r"<([0-7])>")  #: the syslog priority our lines start with under journald
 EXAMPLE_CONFIG = ROOT / "etc" / "delayed_job.conf"
 #: what this test host sets beyond the doc's edits, and why
 TEST_HOST_SETTINGS = {
@@ -187,9 +189,17 @@ class Site:
     def systemd_running(self) -> bool:
         return self.daemon is not None and self.daemon.proc.poll() is None
 
-    def journal(self) -> str:
-        """What ``journalctl -u delayed_job`` holds: the stderr of every daemon started as the unit."""
-        return "".join(daemon.log() for daemon in self.started)
+    def journal(self, priority: int = 7) -> str:
+        """What ``journalctl -u delayed_job [-p N]`` shows: the stderr of every daemon started as the
+        unit, each line's ``<N>`` priority prefix taken off and filtered on, as journald does."""
+        lines = "".join(daemon.log() for daemon in self.started).splitlines(keepends=True)
+        shown = []
+        for line in lines:
+            found = JOURNAL_PREFIX.match(line)
+            level = int(found.group(1)) if found else 6  # journald's default: info
+            if level <= priority:
+                shown.append(line[found.end():] if found else line)
+        return "".join(shown)
 
     # -- init.d ---------------------------------------------------------------------------------
     def initd(self, command: str, expect: int = 0) -> subprocess.CompletedProcess[str]:

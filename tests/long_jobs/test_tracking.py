@@ -40,6 +40,19 @@ def test_tracked_failure_ends_in_error(config, store, sentinel_dir, tmp_path) ->
     work_off(config, store)
     row = store.tracked()[0]
     assert row["state"] == "error" and "TypeError" in row["last_error"]
+    assert [job.id for job in store.jobs(failed=True)] == [row["delayed_job_id"]]
+    resent = ops.resend(store, config, row["id"])  # the failed row makes way: never two rows for one job
+    assert [job.id for job in store.jobs()] == [resent] and resent != row["delayed_job_id"]
+
+
+def test_clear_leaves_tracked_jobs_in_error_saying_so(config, store, sentinel_dir, tmp_path) -> None:
+    queue = Queue(config, store)
+    queue.enqueue(jobs.replicate, str(tmp_path / "x"), 4)
+    queue.enqueue(jobs.noop)
+    assert store.clear() == 2
+    row = store.tracked()[0]
+    assert (row["state"], row["last_error"], row["delayed_job_id"]) == (
+        "error", "cleared from the work queue by an operator", None)
 
 
 def test_drain_parks_instead_of_running_and_restart_brings_back(config, store, sentinel_dir, tmp_path) -> None:
@@ -64,16 +77,21 @@ def test_drain_parks_instead_of_running_and_restart_brings_back(config, store, s
     assert set(states(store).values()) == {"completed"}
 
 
-def test_restart_moves_only_the_named_hosts_rejections(config, store, sentinel_dir, tmp_path) -> None:
+def test_restart_moves_the_named_hosts_rejections_with_its_own(config, store, sentinel_dir, tmp_path) -> None:
     side = str(tmp_path / "runs.txt")
-    Queue(config, store).enqueue(jobs.submit, side, 1)
+    queue = Queue(config, store)
+    queue.enqueue(jobs.submit, side, 1)
     ops.drain(config)
     work_off(config.replace(hostname="oldhost"), store)
     assert store.tracked()[0]["hostname"] == "oldhost"
     assert ops.restart(store, config).reenqueued == []  # not this host's
     assert store.tracked()[0]["state"] == "rejected_shutting_down"
+    ops.drain(config)
+    queue.enqueue(jobs.submit, side, 2)
+    work_off(config, store)
+    assert [row["hostname"] for row in store.tracked(state="rejected_shutting_down")] == ["oldhost", "testhost"]
     moved = ops.restart(store, config, ("oldhost",)).reenqueued
-    assert len(moved) == 1 and store.tracked()[0]["hostname"] == "testhost"
+    assert len(moved) == 2 and {row["hostname"] for row in store.tracked()} == {"testhost"}
 
 
 def test_strand_holds_later_jobs_until_the_earlier_one_is_done(config, store, sentinel_dir, tmp_path) -> None:

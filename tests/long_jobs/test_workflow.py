@@ -140,6 +140,9 @@ def test_status_table_json_and_one_line_errors(config, store, sentinel_dir, subp
         lines = result.stderr.strip().splitlines()
         assert result.returncode == 1 and len(lines) == 1 and lines[0].startswith("long_jobs: error: ")
         assert fragment in lines[0] and "pw-secret" not in result.stderr + result.stdout
+    usage = long_jobs(subprocess_env, "drain", "--timeout", "5")  # a timeout without --wait would be ignored
+    assert usage.returncode == 2 and "--timeout needs --wait" in usage.stderr
+    assert not (Path(subprocess_env["DJ_SENTINEL_DIR"]) / "defer_jobs.txt").exists()
 
 
 def test_status_never_prints_the_password(mysql_server, subprocess_env, tmp_path) -> None:
