@@ -49,10 +49,14 @@ class JsonFormatter(logging.Formatter):
 
 
 class JournalFormatter(logging.Formatter):
-    """Lines for journald: no timestamp, and the syslog priority as a ``<N>`` prefix."""
+    """Lines for journald: another formatter's, led by the syslog priority as a ``<N>`` prefix."""
+
+    def __init__(self, inner: logging.Formatter) -> None:
+        super().__init__()
+        self.inner = inner
 
     def format(self, record: logging.LogRecord) -> str:
-        return f"<{syslog_priority(record.levelno)}>{super().format(record)}"
+        return f"<{syslog_priority(record.levelno)}>{self.inner.format(record)}"
 
 
 def syslog_priority(levelno: int) -> int:
@@ -78,13 +82,11 @@ def setup(level: str = "INFO", stream: TextIO | None = None, filename: str = "",
     """Send our loggers to ``filename`` or ``stream`` (stderr) at ``level``, as text or JSON lines."""
     handler: logging.Handler = (logging.FileHandler(filename, encoding="utf-8") if filename
                                 else logging.StreamHandler(stream or sys.stderr))
+    journald = not filename and to_journald(stream or sys.stderr)
     fmt = "%(levelname)s [%(process)d] %(name)s: %(message)s"
-    if log_format == "json":
-        handler.setFormatter(JsonFormatter(hostname or socket.gethostname()))
-    elif not filename and to_journald(stream or sys.stderr):
-        handler.setFormatter(JournalFormatter(fmt))
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s " + fmt))
+    formatter = (JsonFormatter(hostname or socket.gethostname()) if log_format == "json"
+                 else logging.Formatter(fmt if journald else "%(asctime)s " + fmt))
+    handler.setFormatter(JournalFormatter(formatter) if journald else formatter)
     root = logging.getLogger("dj_daemon")
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -21,10 +21,11 @@ import os
 import shutil
 import tempfile
 from datetime import datetime
-from typing import Any
+from typing import Any, Iterable
 
 from .config import Config
 from .errors import ConfigError
+from .pools import pools_of
 from .sentinels import FILES
 
 log = logging.getLogger("dj_daemon.metrics")
@@ -62,7 +63,7 @@ class Metrics:
 class PrometheusMetrics(Metrics):
     """Metrics recorded through prometheus_client in multiprocess mode."""
 
-    def __init__(self, directory: str, owns_directory: bool) -> None:
+    def __init__(self, directory: str, owns_directory: bool, queues: Iterable[str] = ()) -> None:
         from prometheus_client import Counter, Gauge, Histogram
 
         self.directory = directory
@@ -83,7 +84,7 @@ class PrometheusMetrics(Metrics):
                           ("queue",), multiprocess_mode="mostrecent")
         self._draining = Gauge("delayed_job_draining", "1 while the drain sentinel file is present",
                                ("sentinel",), multiprocess_mode="mostrecent")
-        self._known_queues: set[str] = set()
+        self._known_queues = {"", *queues}  # served or default queues read 0 when empty, not absent
         self._last_workers: tuple[int, int] | None = None
         self._children: dict[tuple[Any, ...], Any] = {}
         self._server: Any = None
@@ -186,7 +187,8 @@ def start(config: Config) -> Metrics:
         if name.endswith(".db"):
             os.unlink(os.path.join(directory, name))
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
-    metrics = PrometheusMetrics(directory, owns_directory=not config.metrics_dir)
+    served = [queue for pool in pools_of(config) for queue in pool.queues] + list(config.queues)
+    metrics = PrometheusMetrics(directory, owns_directory=not config.metrics_dir, queues=served)
     try:
         metrics.serve(config)
     except ConfigError:

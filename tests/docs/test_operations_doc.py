@@ -2,7 +2,7 @@
 
 The doc's ``sh``/``console`` blocks are parsed into command lines
 (``tests.docs.runbook``). Each must be claimed by exactly one runner
-(``tests.docs.runners``, ``tests.docs.ops_runners``), or this fails: a command
+(``tests.docs.runners``, ``ops_runners``, ``observe_runners``), or this fails: a command
 added to the doc needs a runner. A runner no command claims fails too. The
 walk then runs every distinct command in the doc's order on one ``Site``: the
 ``delayed_job`` and ``long_jobs`` commands as written, in bash, against a real
@@ -26,7 +26,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.conftest import ROOT
-from tests.docs import ops_runners  # noqa: F401  (registers its runners)
+from tests.docs import observe_runners, ops_runners  # noqa: F401  (register their runners)
 from tests.docs.runbook import Command, RunbookError, commands
 from tests.docs.runners import RUNNERS, Runner
 from tests.docs.site import Site
