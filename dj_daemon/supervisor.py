@@ -72,7 +72,10 @@ class Supervisor:
         self.jobs_done = 0
         self.failures = [0] * len(self.pools)
         self.next_spawn = [0.0] * len(self.pools)
-        self.next_beat = self.next_status = self.next_watchdog = self.next_poll = 0.0
+        self.next_beat = self.next_watchdog = self.next_poll = 0.0
+        # the first queue reading waits too: at a big backlog it is a second of the database's
+        # time, better not spent while the workers start on that backlog
+        self.next_status = time.monotonic() + STATUS_EVERY
         self.signals: list[int] = []
         self.pid = os.getpid()
 
