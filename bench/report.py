@@ -25,7 +25,7 @@ def machine(mariadb_version: str | None, extra: dict[str, Any] | None = None) ->
 
     def git(*args: str) -> str:
         try:
-            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
+            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.rstrip()
         except OSError:
             return ""
 

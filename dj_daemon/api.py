@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable
 from . import payload
 from .config import Config, load_config
 from .errors import EnqueueError
-from .job import NewJob, display_name, utcnow
+from .job import NewJob, utcnow
 from .nudge import Nudger
 from .store import Store, open_store
 from .tracking import Tracking, tracking_of
@@ -63,26 +63,26 @@ class Queue:
                      queue: str | None = None, priority: int | None = None, run_at: RunAt = None) -> NewJob:
         """``prepare`` with the call's arguments passed explicitly (no name collisions)."""
         args, kwargs = tuple(args), dict(kwargs or {})
-        handler = payload.encode_call(target, args, kwargs, self.config.allowed_modules)
-        tracking = tracking_of(target, display_name(handler).removesuffix("#perform"), args, kwargs)
-        return self._new_job(handler, target, queue, priority, run_at, tracking)
+        encoded = payload.encode_call(target, args, kwargs, self.config.allowed_modules)
+        tracking = tracking_of(target, encoded.name.removesuffix("#perform"), args, kwargs)
+        return self._new_job(encoded, target, queue, priority, run_at, tracking)
 
     def prepare_method(self, receiver: Any, method: str, args: tuple = (), kwargs: dict | None = None, *,
                        queue: str | None = None, priority: int | None = None, run_at: RunAt = None) -> NewJob:
         """The row for ``receiver.method(*args, **kwargs)`` run later."""
-        handler = payload.encode_method(receiver, method, tuple(args), dict(kwargs or {}),
+        encoded = payload.encode_method(receiver, method, tuple(args), dict(kwargs or {}),
                                         self.config.allowed_modules)
-        return self._new_job(handler, receiver, queue, priority, run_at)
+        return self._new_job(encoded, receiver, queue, priority, run_at)
 
-    def _new_job(self, handler: str, owner: Any, queue: str | None, priority: int | None,
+    def _new_job(self, encoded: payload.Encoded, owner: Any, queue: str | None, priority: int | None,
                  run_at: RunAt, tracking: Tracking | None = None) -> NewJob:
         """Apply the owner's defaults (a decorated function's or a job class's) and the size limit."""
-        size = len(handler.encode("utf-8"))
+        size = len(encoded.handler.encode("utf-8"))
         if size > self.config.max_payload_bytes:
             raise EnqueueError(f"payload of {size} bytes exceeds max_payload_bytes ({self.config.max_payload_bytes})")
         return NewJob(
-            handler=handler,
-            name=display_name(handler),
+            handler=encoded.handler,
+            name=encoded.name,
             queue=queue if queue is not None else getattr(owner, "queue", None),
             priority=priority if priority is not None else int(getattr(owner, "priority", 0) or 0),
             run_at=_when(run_at if run_at is not None else getattr(owner, "run_at", None)),

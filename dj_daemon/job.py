@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Mapping, NamedTuple
 
+from .payload import name_of
 from .tracking import Tracking
 
 
@@ -30,18 +31,24 @@ class NewJob:
     run_at: datetime | None = None
     tracking: Tracking | None = None
 
-    def to_row(self, now: datetime) -> dict[str, Any]:
-        """The ``delayed_jobs`` row; a missing ``run_at`` means now."""
+    def params(self, now: datetime) -> dict[str, Any]:
+        """The values the store's INSERT binds: ``now`` fills both timestamps (see
+        ``store.common.INSERT_JOB``) and a missing ``run_at``."""
         return {
             "handler": self.handler,
             "queue": self.queue,
             "priority": self.priority,
             "run_at": self.run_at or now,
             "attempts": 0,
-            "created_at": now,
-            "updated_at": now,
+            "now": now,
             "strand": self.tracking.strand if self.tracking else None,
         }
+
+    def to_row(self, now: datetime) -> dict[str, Any]:
+        """The ``delayed_jobs`` row that INSERT writes; a missing ``run_at`` means now."""
+        row = self.params(now)
+        del row["now"]
+        return {**row, "created_at": now, "updated_at": now}
 
 
 @dataclass(frozen=True)
@@ -122,11 +129,3 @@ def display_name(handler: str) -> str:
     except Exception:
         return "<malformed>"
 
-
-def name_of(data: Mapping[str, Any]) -> str:
-    """``display_name`` of a handler already parsed (the worker's decode has it); raises if malformed."""
-    if "target" in data:
-        return str(data["target"])
-    receiver = data["receiver"]
-    owner = receiver.get("__dj_object__") or receiver["__dj_record__"]
-    return f"{owner}#{data['method']}"

@@ -20,25 +20,30 @@ import json
 import math
 import sys
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Mapping, NamedTuple
 
 from . import records
 from .errors import DeserializationError, EnqueueError
-from .job import name_of
 
 OBJECT_KEY = "__dj_object__"
 RECORD_KEY = records.RECORD_KEY
 Loader = Callable[[type, list[Any]], Any]
 
 
-def is_allowed(path: str, allowed: tuple[str, ...]) -> bool:
-    """True when the module of ``path`` ("pkg.mod:name") is under an allowed prefix."""
-    return _module_allowed(path.partition(":")[0], allowed)
+class Encoded(NamedTuple):
+    """A handler and its display name (``pkg.mod:func``, ``pkg.mod:Class#method``)."""
+
+    handler: str
+    name: str
 
 
 @functools.lru_cache(maxsize=1024)
-def _module_allowed(module: str, allowed: tuple[str, ...]) -> bool:
-    """Cached: a worker asks this of the same few modules for every job it runs."""
+def is_allowed(path: str, allowed: tuple[str, ...]) -> bool:
+    """True when the module of ``path`` ("pkg.mod:name") is under an allowed prefix.
+
+    Cached: every enqueue asks it of the same few paths, and so does every job run.
+    """
+    module = path.partition(":")[0]
     return any(p == "*" or module == p or module.startswith(p + ".") for p in allowed)
 
 
@@ -68,7 +73,7 @@ def resolve(path: str, allowed: tuple[str, ...], error: type[Exception] = Deseri
     return obj
 
 
-def encode_call(target: Any, args: tuple, kwargs: dict, allowed: tuple[str, ...]) -> str:
+def encode_call(target: Any, args: tuple, kwargs: dict, allowed: tuple[str, ...]) -> Encoded:
     """The handler for ``target(*args, **kwargs)``; a perform-object is stored by its attributes."""
     if callable(getattr(target, "perform", None)) and not isinstance(target, type):
         if args or kwargs:
@@ -77,11 +82,11 @@ def encode_call(target: Any, args: tuple, kwargs: dict, allowed: tuple[str, ...]
     if not callable(target):
         raise EnqueueError(f"{target!r} is neither callable nor has a perform() method")
     path = _checked_path(target, allowed)
-    return _dump({"target": path, "args": encode_value(list(args), allowed),
-                  "kwargs": encode_value(kwargs, allowed)})
+    return _encoded({"target": path, "args": encode_value(list(args), allowed),
+                     "kwargs": encode_value(kwargs, allowed)})
 
 
-def encode_method(receiver: Any, method: str, args: tuple, kwargs: dict, allowed: tuple[str, ...]) -> str:
+def encode_method(receiver: Any, method: str, args: tuple, kwargs: dict, allowed: tuple[str, ...]) -> Encoded:
     """The handler for ``receiver.method(*args, **kwargs)``."""
     if not callable(getattr(receiver, method, None)):
         raise EnqueueError(f"{type(receiver).__name__} has no method {method!r}")
@@ -90,8 +95,8 @@ def encode_method(receiver: Any, method: str, args: tuple, kwargs: dict, allowed
     else:
         encoded = {OBJECT_KEY: _checked_path(type(receiver), allowed),
                    "attrs": encode_value(dict(vars(receiver)), allowed)}
-    return _dump({"receiver": encoded, "method": method,
-                  "args": encode_value(list(args), allowed), "kwargs": encode_value(kwargs, allowed)})
+    return _encoded({"receiver": encoded, "method": method,
+                     "args": encode_value(list(args), allowed), "kwargs": encode_value(kwargs, allowed)})
 
 
 def _checked_path(obj: Any, allowed: tuple[str, ...]) -> str:
@@ -128,8 +133,21 @@ def _key(key: Any) -> str:
     return key
 
 
-def _dump(data: dict) -> str:
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+#: Built once: ``json.dumps`` with options builds a new encoder on every call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _encoded(data: dict) -> Encoded:
+    return Encoded(_ENCODER.encode(data), name_of(data))
+
+
+def name_of(data: Mapping[str, Any]) -> str:
+    """The display name of a decoded handler: its target, or its receiver's class and method."""
+    if "target" in data:
+        return str(data["target"])
+    receiver = data["receiver"]
+    owner = receiver.get(OBJECT_KEY) or receiver[RECORD_KEY]
+    return f"{owner}#{data['method']}"
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ statement; every transaction here is safe to run again from its start.
 """
 from __future__ import annotations
 
+import functools
 import random
 import re
 import time
@@ -25,7 +26,7 @@ from ..errors import DatabaseError, UnknownJobError
 from ..job import Job, NewJob, utcnow
 from ..schema import create_all, delayed_jobs as dj, workers as wk
 from ..tracking import Gate, State
-from . import common, mysql, postgresql, sqlite, states
+from . import common, driver, mysql, postgresql, sqlite, states
 from .common import Filters
 
 __all__ = ["Store", "Filters", "Reserved", "open_store"]
@@ -97,14 +98,22 @@ class Store(states.TrackedVerbs):
         self._dialect = dialect
         self._skip_locked: bool | None = None
         self._poll_conn: Connection | None = None
+        self._cursors = driver.Cursors(engine)
 
     # -- plumbing -----------------------------------------------------------
     def transaction(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` in a transaction, again on deadlock; other failures become ``DatabaseError``."""
+        return self._retrying(self._on_connection, work)
+
+    def _on_connection(self, work: Callable[[Connection], T]) -> T:
+        with self.engine.begin() as conn:
+            return work(conn)
+
+    def _retrying(self, run: Callable[[Callable[[Any], T]], T], work: Callable[[Any], T]) -> T:
+        """``run(work)``, again on deadlock; other failures become ``DatabaseError``."""
         for attempt in range(TX_ATTEMPTS):
             try:
-                with self.engine.begin() as conn:
-                    return work(conn)
+                return run(work)
             except DBAPIError as exc:
                 if attempt + 1 < TX_ATTEMPTS and _retryable(exc):
                     time.sleep(random.uniform(0, 0.01 * 2**attempt))
@@ -123,6 +132,7 @@ class Store(states.TrackedVerbs):
 
     def dispose(self) -> None:
         """Close pooled connections (at exit)."""
+        self._cursors.close()
         self.engine.dispose()
         self._close_poll()
 
@@ -131,6 +141,7 @@ class Store(states.TrackedVerbs):
         which still belong to the parent (SQLAlchemy's advice for ``os.fork``)."""
         self.engine.dispose(close=False)
         self._poll_conn = None
+        self._cursors.forget()
 
     @property
     def skip_locked(self) -> bool:
@@ -142,29 +153,40 @@ class Store(states.TrackedVerbs):
                 raise DatabaseError(describe(exc, self.safe_url)) from exc
         return self._skip_locked
 
+    @functools.cached_property
+    def _plain_insert(self) -> driver.PlainInsert:
+        """Compiled on first use, once the dialect has met the server."""
+        dialect = self.engine.dialect
+        return driver.PlainInsert(dialect, self._dialect.BEGIN, self._dialect.bulk_insert(dialect))
+
     # -- the job's way --------------------------------------------------------
     def insert(self, jobs: Iterable[NewJob], connection: Connection | None = None) -> list[int]:
         """Insert jobs, in ``connection``'s transaction if given; returns the ids of single and tracked jobs.
 
-        Untracked jobs go in one executemany (PyMySQL and psycopg send it as
-        multi-row INSERTs, sqlite3 in one prepared loop); each tracked job also gets
+        Without a caller's connection, untracked jobs go straight to the driver's
+        cursor (see ``driver``): one INSERT, or many rows in one statement (the
+        dialect's bulk statement, else an executemany that PyMySQL and psycopg send
+        as multi-row INSERTs, sqlite3 as one prepared loop). Otherwise they go in
+        one executemany through the ``Connection``, and each tracked job also gets
         its ``enqueued`` state row, in the same transaction.
         """
         now = self.clock()
         jobs = list(jobs)
-        rows = [job.to_row(now) for job in jobs]
-        if not rows:
+        if not jobs:
             return []
+        if connection is None and all(job.tracking is None for job in jobs):
+            rows = [job.params(now) for job in jobs]
+            return self._retrying(self._cursors.run, lambda cursor: self._plain_insert.run(cursor, rows))
 
         tracked = [job for job in jobs if job.tracking is not None]
-        plain = [row for job, row in zip(jobs, rows) if job.tracking is None]
+        plain = [job.params(now) for job in jobs if job.tracking is None]
 
         def work(conn: Connection) -> list[int]:
             ids = [states.insert_tracked(conn, job, now) for job in tracked]
             if len(plain) == 1:
-                ids.append(conn.execute(dj.insert(), plain[0]).inserted_primary_key[0])
+                ids.append(conn.execute(common.INSERT_JOB, plain[0]).inserted_primary_key[0])
             elif plain:
-                conn.execute(dj.insert(), plain)  # executemany: the driver sends multi-row INSERTs
+                conn.execute(common.INSERT_JOB, plain)  # executemany: the driver sends multi-row INSERTs
             return ids
 
         return work(connection) if connection is not None else self.transaction(work)

@@ -69,6 +69,13 @@ IDS = bindparam("ids", expanding=True)
 #: job's failed_at is NULL; each timestamp not read saves its conversion, per job
 RESERVED = (dj.c.id, dj.c.priority, dj.c.attempts, dj.c.handler, dj.c.queue, dj.c.run_at, dj.c.strand)
 
+#: A new job's row, bound from ``NewJob.params``: one ``now`` for created_at and updated_at, as
+#: drivers that interpolate (PyMySQL) convert every bound value of every row, and a datetime is
+#: their dearest. Each value stays a bare parameter: PyMySQL turns an executemany into
+#: multi-row INSERTs only then (no SQL literal or function in VALUES).
+_NOW = bindparam("now", type_=dj.c.created_at.type)
+INSERT_JOB = dj.insert().values(created_at=_NOW, updated_at=_NOW)
+
 
 @functools.lru_cache(maxsize=64)
 def ready_rows(filters: Filters, skip_locked: bool) -> Select:

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Dialect, Engine
+
+#: No explicit BEGIN: the driver opens a transaction before the first statement.
+BEGIN = None
 
 
 def engine_options() -> dict[str, Any]:
@@ -16,3 +19,8 @@ def prepare(engine: Engine) -> None:
 
 def supports_skip_locked(engine: Engine) -> bool:
     return True
+
+
+def bulk_insert(dialect: Dialect) -> None:
+    """No statement of its own for many rows: the driver's executemany serves."""
+    return None

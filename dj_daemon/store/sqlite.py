@@ -10,10 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Dialect, Engine
 
 BUSY_TIMEOUT_MS = 30_000
 SKIP_LOCKED = False
+#: How every transaction starts (pysqlite's own BEGIN is off; see the module docstring).
+BEGIN = "BEGIN IMMEDIATE"
 
 
 def engine_options() -> dict[str, Any]:
@@ -34,8 +36,13 @@ def prepare(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql(BEGIN)
 
 
 def supports_skip_locked(engine: Engine) -> bool:
     return False
+
+
+def bulk_insert(dialect: Dialect) -> None:
+    """No statement of its own for many rows: the driver's executemany serves."""
+    return None

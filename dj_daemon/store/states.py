@@ -15,11 +15,12 @@ from ..errors import UnknownJobError
 from ..job import Job, NewJob
 from ..schema import delayed_jobs as dj, tracked_jobs as tj, workers as wk
 from ..tracking import Gate, State, Tracking, parked_state
+from .common import INSERT_JOB
 
 
 def insert_tracked(conn: Connection, new: NewJob, now: datetime) -> int:
     """One queue row and its ``enqueued`` state row."""
-    job_id = conn.execute(dj.insert(), new.to_row(now)).inserted_primary_key[0]
+    job_id = conn.execute(INSERT_JOB, new.params(now)).inserted_primary_key[0]
     tracking = new.tracking
     assert tracking is not None
     conn.execute(tj.insert().values(
@@ -76,7 +77,7 @@ def reenqueue(conn: Connection, state_id: int, from_states: tuple[State, ...], h
         conn.execute(delete(dj).where(dj.c.id == row["delayed_job_id"], dj.c.failed_at.is_not(None)))
     tracking = Tracking(row["job_class"], row["identifier"], row["gate"])
     new = NewJob(row["payload"], row["job_class"], row["queue"], row["priority"], None, tracking)
-    job_id = conn.execute(dj.insert(), new.to_row(now)).inserted_primary_key[0]
+    job_id = conn.execute(INSERT_JOB, new.params(now)).inserted_primary_key[0]
     conn.execute(update(tj).where(tj.c.id == state_id).values(delayed_job_id=job_id))
     return job_id
 

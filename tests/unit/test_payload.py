@@ -28,7 +28,7 @@ json_values = st.recursive(
 @settings(max_examples=200, deadline=None)
 @given(args=st.lists(json_values, max_size=4), kwargs=st.dictionaries(st.from_regex(r"[a-z_]{1,8}", fullmatch=True), json_values, max_size=3))
 def test_call_round_trips_every_json_shape(args, kwargs) -> None:
-    handler = payload.encode_call(jobs.record, tuple(args), kwargs, ALLOWED)
+    handler = payload.encode_call(jobs.record, tuple(args), kwargs, ALLOWED).handler
     call = payload.decode(handler, ALLOWED, no_records)
     assert call.function is jobs.record and call.args == args and call.kwargs == kwargs
 
@@ -53,10 +53,21 @@ def test_decoding_arbitrary_json_raises_only_our_error(value) -> None:
 
 
 def test_perform_object_round_trip() -> None:
-    handler = payload.encode_call(jobs.Newsletter("/p", "hi", ["a"]), (), {}, ALLOWED)
+    handler = payload.encode_call(jobs.Newsletter("/p", "hi", ["a"]), (), {}, ALLOWED).handler
     call = payload.decode(handler, ALLOWED, no_records)
     assert isinstance(call.owner, jobs.Newsletter) and call.owner.emails == ["a"]
     assert call.function.__name__ == "perform"
+
+
+@pytest.mark.parametrize("encoded", [
+    payload.encode_call(jobs.record, ("/p", "t"), {}, ALLOWED),
+    payload.encode_call(jobs.Newsletter("/p", "hi", ["a"]), (), {}, ALLOWED),
+    payload.encode_method(jobs.Newsletter("/p", "hi", []), "perform", (), {}, ALLOWED),
+], ids=["function", "perform-object", "method"])
+def test_encoded_name_is_the_handlers_display_name(encoded) -> None:
+    from dj_daemon.job import display_name
+
+    assert encoded.name == display_name(encoded.handler) != "<malformed>"
 
 
 @pytest.mark.parametrize("target, args, message", [
