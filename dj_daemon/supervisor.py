@@ -216,17 +216,22 @@ class Supervisor:
                     self._spawn(index)
 
     def _spawn(self, index: int) -> None:
+        """Fork a worker. Our signals are blocked across the fork: one sent to the new worker before
+        it has its own handlers stays pending until it has them, instead of being taken by a copy of
+        ours (a SIGTERM lost that way left the worker running until the graceful timeout)."""
         wake_r, wake_w = os.pipe()
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, [getattr(signal, f"SIG{name}") for name in HANDLED])
         pid = os.fork()
         if pid == 0:
             code = 1
             try:
                 os.close(wake_w)
-                code = self._worker_main(self.pools[index], wake_r)
+                code = self._worker_main(self.pools[index], wake_r, mask)
             except BaseException:  # log, never let a child run the parent's code
                 log.exception("worker %d crashed", os.getpid())
             finally:
                 os._exit(code)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         os.close(wake_r)
         os.set_blocking(wake_w, False)
         name = f"{self.config.hostname}:{pid}"
@@ -234,7 +239,7 @@ class Supervisor:
         self.upkeep.guarded(lambda store: store.register_worker(name, self.config.hostname, pid))
         log.info("spawned worker %s for pool %s", name, self.pools[index].label())
 
-    def _worker_main(self, pool: Pool, wake_fd: int) -> int:
+    def _worker_main(self, pool: Pool, wake_fd: int, mask: set[signal.Signals]) -> int:
         """In the forked child: drop what belongs to the supervisor, then run a worker loop."""
         signal.set_wakeup_fd(-1)
         for name in HANDLED:
@@ -249,6 +254,7 @@ class Supervisor:
         worker = Worker(config, open_store(config), channel=self.channel.write_fd, wake_fd=wake_fd,
                         parent_pid=self.pid, metrics=self.metrics)
         worker.install_signal_handlers(daemon=True)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # what came meanwhile is delivered now
         worker._report("up")
         worker.run()
         worker.store.dispose()
