@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from dj_daemon.processes import children_of
+
 from .backends import Backend
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,18 +43,6 @@ def daemon_env(url: str, **extra: str) -> dict[str, str]:
                 "PYTHONPATH": os.pathsep.join([str(ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))})
     env.update(extra)
     return env
-
-
-def children_of(parent: int) -> list[int]:
-    pids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if fields[0] != "Z" and int(fields[1]) == parent:
-            pids.append(int(stat.parent.name))
-    return sorted(pids)
 
 
 def vm_rss_mib(pid: int) -> float | None:

@@ -14,12 +14,13 @@ from typing import Any, Callable
 from dj_daemon.api import Queue
 from dj_daemon.config import Config
 from dj_daemon.job import NewJob, utcnow
+from dj_daemon.processes import children_of
 from dj_daemon.store import Filters, common, open_store
 
 from . import jobs
 from .backends import Backend, server_status
 from .proxy import CountingProxy
-from .daemon import BenchError, children_of, start_ceiling, start_daemon, timed_drain, vm_rss_mib
+from .daemon import BenchError, start_ceiling, start_daemon, timed_drain, vm_rss_mib
 
 NOOP = "bench.jobs:noop"
 

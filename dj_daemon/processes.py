@@ -1,8 +1,9 @@
-"""Small facts about processes, shared by the supervisor and the init.d mode."""
+"""Small facts about processes, shared by the supervisor, the init.d mode, the tests and the bench."""
 from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 
 
 def alive(pid: int) -> bool:
@@ -14,6 +15,19 @@ def alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def children_of(parent: int) -> list[int]:
+    """The live (not zombie) children of ``parent``, read from /proc."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z" and int(fields[1]) == parent:
+            pids.append(int(stat.parent.name))
+    return sorted(pids)
 
 
 def describe_exit(status: int) -> tuple[str, bool]:

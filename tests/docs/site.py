@@ -34,10 +34,10 @@ from typing import Any, Callable
 from dj_daemon.api import Queue
 from dj_daemon.config import Config, load_config
 from dj_daemon.daemonize import read_pid
-from dj_daemon.processes import alive
+from dj_daemon.processes import alive, children_of
 from dj_daemon.store import open_store
 from tests.conftest import ROOT, bin_path
-from tests.process.daemon import Daemon, children_of, wait_for
+from tests.process.daemon import Daemon, wait_for
 
 UNIT = ROOT / "systemd" / "delayed_job.service"
 JOURNAL_PREFIX = re.compile(r"<([0-7])>")  #: the syslog priority our lines start with under journald

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from dj_daemon.processes import children_of
 from tests.conftest import bin_path
 
 
@@ -23,18 +24,6 @@ def wait_for(predicate: Callable[[], object], timeout: float = 20.0, what: str =
     while not predicate():
         assert time.monotonic() < deadline, f"{what} not met within {timeout}s"
         time.sleep(0.02)
-
-
-def children_of(parent: int) -> list[int]:
-    pids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if fields[0] != "Z" and int(fields[1]) == parent:
-            pids.append(int(stat.parent.name))
-    return sorted(pids)
 
 
 class Daemon:

@@ -10,9 +10,10 @@ import pytest
 
 from dj_daemon.api import Queue
 from dj_daemon.daemonize import read_pid
+from dj_daemon.processes import children_of
 from tests import jobs
 from tests.conftest import bin_path
-from tests.process.daemon import children_of, wait_for
+from tests.process.daemon import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
