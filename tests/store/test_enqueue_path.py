@@ -22,11 +22,15 @@ TRICKY = ['{"target":"tests.jobs:noop","args":["quote \' dq \\" bs \\\\ nl \\n"]
           '{"target":"tests.jobs:noop","args":["é 中文 😀"],"kwargs":{}}', "x" * 5000, ""]
 
 
+#: One time for every call of ``jobs_of`` (computed per call, a second boundary between two
+#: calls made the expected run_at differ from the stored one)
+LATER = utcnow().replace(microsecond=123456) + timedelta(hours=1)
+
+
 def jobs_of(token: str) -> list[NewJob]:
-    later = utcnow().replace(microsecond=123456) + timedelta(hours=1)
     return [NewJob(handler=h + token, name="n", queue=q, priority=p, run_at=r)
             for h, q, p, r in zip(TRICKY, [None, "q'ueue", "mail", None], [-5, 0, 7, 2**31 - 1],
-                                  [None, later, None, later])]
+                                  [None, LATER, None, LATER])]
 
 
 def rows(store: Store) -> list[dict]:
