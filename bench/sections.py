@@ -15,7 +15,7 @@ from dj_daemon.api import Queue
 from dj_daemon.config import Config
 from dj_daemon.job import NewJob, utcnow
 from dj_daemon.processes import children_of
-from dj_daemon.store import Filters, common, open_store
+from dj_daemon.store import Filters, open_store
 
 from . import jobs
 from .backends import Backend, server_status
@@ -377,7 +377,7 @@ def _fill(backend: Backend, rows: int, side_effects: Path) -> float:
 
 
 class _Capture:
-    """A stand-in connection: records the statements ``reserve_locking`` builds, returns no rows."""
+    """A stand-in connection: records the statements the store's reservation sends, returns no rows."""
 
     def __init__(self) -> None:
         self.statements: list[Any] = []
@@ -387,7 +387,7 @@ class _Capture:
         self.statements.append(statement.params(**parameters) if parameters else statement)
         return self
 
-    def mappings(self) -> "_Capture":
+    def scalars(self) -> "_Capture":
         return self
 
     def all(self) -> list:
@@ -395,13 +395,15 @@ class _Capture:
 
 
 def reservation_sql(backend: Backend, limit: int = 1) -> str:
-    """The exact SELECT of ``common.reserve_locking`` (SKIP LOCKED), compiled for this server, literal binds."""
+    """The first SELECT of the store's reservation (``Store.lock_ready``), the one that searches the
+    queue, compiled for this server with literal binds. On MariaDB it is the plain read of
+    ``common.reserve_by_id``; its second statement locks the ids found by primary key."""
     store = open_store(config_for(backend))
     try:
         with store.engine.connect():
             pass  # the dialect learns it is MariaDB and its version
         capture = _Capture()
-        common.reserve_locking(capture, "bench:explain", Filters(), utcnow(), limit, store.skip_locked)
+        store.lock_ready(capture, "bench:explain", Filters(), utcnow(), limit)
         statement = capture.statements[0]
         return str(statement.compile(dialect=store.engine.dialect, compile_kwargs={"literal_binds": True}))
     finally:

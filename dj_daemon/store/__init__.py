@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from types import ModuleType
 from typing import Any, Callable, Iterable, NamedTuple, Sequence, TypeVar
 
-from sqlalchemy import bindparam, create_engine, delete, func, select, update
+from sqlalchemy import create_engine, delete, func, select, update
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.pool import NullPool
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError, SQLAlchemyError
@@ -75,14 +75,11 @@ def _retryable(exc: DBAPIError) -> bool:
     return exc.connection_invalidated or (bool(args) and args[0] in mysql.RETRYABLE_CODES)
 
 
-DELETE_FINISHED = delete(dj).where(dj.c.id.in_(common.IDS), dj.c.locked_by == bindparam("worker"))
-
-
 def _delete_finished(conn: Connection, jobs: Sequence[Job], now: datetime) -> None:
     """Delete successful jobs still held by their worker; tracked ones become ``completed``."""
     if not jobs:
         return
-    conn.execute(DELETE_FINISHED, {"ids": [j.id for j in jobs], "worker": jobs[0].locked_by})
+    conn.execute(common.delete_finished_of(len(jobs)), common.by_ids([j.id for j in jobs], worker=jobs[0].locked_by))
     states.set_state(conn, [j.id for j in jobs if j.strand is not None], State.COMPLETED, now, finished_at=now,
                      delayed_job_id=None)  # the row is gone; its id may be given to another job
 
@@ -199,18 +196,24 @@ class Store(states.TrackedVerbs):
         its next reservation. Tracked jobs become ``running`` in it, or, when
         their gate is ``closed`` by a drain sentinel, are parked instead.
         """
-        skip_locked = self.skip_locked
-
         def work(conn: Connection) -> Reserved:
             now = self.clock()
             _delete_finished(conn, finished, now)
-            if skip_locked or self._dialect is sqlite:
-                jobs = common.reserve_locking(conn, worker, filters, now, limit, skip_locked)
-            else:
-                jobs = common.reserve_optimistic(conn, worker, filters, now, limit)
+            jobs = self.lock_ready(conn, worker, filters, now, limit)
             return Reserved(*states.sort_reserved(conn, jobs, closed, host, now))
 
         return self.transaction(work)
+
+    def lock_ready(self, conn: Connection, worker: str, filters: Filters, now: datetime, limit: int) -> list[Job]:
+        """This server's way to lock up to ``limit`` ready jobs for ``worker`` in ``conn``'s
+        transaction (the statements the bench EXPLAINs)."""
+        if self.skip_locked:
+            if self._dialect.LOCK_BY_ID:
+                return common.reserve_by_id(conn, worker, filters, now, limit)
+            return common.reserve_locking(conn, worker, filters, now, limit, skip_locked=True)
+        if self._dialect is sqlite:
+            return common.reserve_locking(conn, worker, filters, now, limit, skip_locked=False)
+        return common.reserve_optimistic(conn, worker, filters, now, limit)
 
     def complete(self, *jobs: Job) -> None:
         """Finished jobs' rows go away (only while their worker still holds them)."""

@@ -10,9 +10,9 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Sequence
 
-from sqlalchemy import Integer, Select, and_, bindparam, exists, or_, select, update
+from sqlalchemy import Delete, Integer, Select, Update, and_, bindparam, delete, exists, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -90,15 +90,33 @@ def any_ready(filters: Filters) -> Select:
     return select(dj.c.id).where(ready(filters)).limit(1)
 
 
-STAMP = update(dj).where(dj.c.id.in_(IDS)).values(
-    locked_at=bindparam("now"), locked_by=bindparam("worker"), updated_at=bindparam("now"))
+def by_ids(ids: Sequence[int], **values: Any) -> dict[str, Any]:
+    """Bound values for a statement of ``for_ids(len(ids))``."""
+    return {**{f"id{i}": job_id for i, job_id in enumerate(ids)}, **values}
+
+
+def for_ids(count: int) -> ColumnElement[bool]:
+    """``id IN (:id0, ..., :idN)``: the hot path's statements are built per batch size and
+    kept (``stamp_of``, ``delete_finished_of``), where an expanding ``IN`` is rendered anew
+    at every execution (a fifth of a reservation's CPU on SQLite, measured)."""
+    return dj.c.id.in_([bindparam(f"id{i}", type_=dj.c.id.type) for i in range(count)])
+
+
+@functools.lru_cache(maxsize=256)
+def stamp_of(count: int) -> Update:
+    """Mark ``count`` reserved rows as locked by ``:worker`` at ``:now``."""
+    return update(dj).where(for_ids(count)).values(
+        locked_at=bindparam("now"), locked_by=bindparam("worker"), updated_at=bindparam("now"))
+
+
+@functools.lru_cache(maxsize=256)
+def delete_finished_of(count: int) -> Delete:
+    """Delete ``count`` finished rows, only while ``:worker`` still holds them."""
+    return delete(dj).where(for_ids(count), dj.c.locked_by == bindparam("worker"))
+
+
 UNLOCK = update(dj).where(dj.c.id.in_(IDS), dj.c.locked_by == bindparam("worker")).values(
     locked_at=None, locked_by=None, updated_at=bindparam("now"))
-
-
-def stamp(conn: Connection, ids: list[int], worker: str, now: datetime) -> None:
-    """Mark ``ids`` as locked by ``worker``."""
-    conn.execute(STAMP, {"ids": ids, "worker": worker, "now": now})
 
 
 def reserve_locking(conn: Connection, worker: str, filters: Filters, now: datetime,
@@ -108,12 +126,68 @@ def reserve_locking(conn: Connection, worker: str, filters: Filters, now: dateti
     On SQLite the transaction is already ``BEGIN IMMEDIATE``, which serialises
     writers, so the plain select is safe there.
     """
-    rows = cut_batch(conn.execute(ready_rows(filters, skip_locked), params(filters, now, limit=limit))
-                     .mappings().all())
+    rows = conn.execute(ready_rows(filters, skip_locked), params(filters, now, limit=limit)).all()
+    return _stamped(conn, cut_batch(rows), worker, now)
+
+
+@functools.lru_cache(maxsize=64)
+def ready_ids(filters: Filters) -> Select:
+    """The best ready ids, read without locking anything."""
+    return select(dj.c.id).where(ready(filters)).order_by(*ORDER).limit(bindparam("limit", type_=Integer))
+
+
+@functools.lru_cache(maxsize=256)
+def lock_ready_of(filters: Filters, count: int) -> Select:
+    """Lock those of ``count`` ids that are still ready, skipping rows others hold (a range on
+    the primary key: it holds only the rows it returns, which tests/store checks)."""
+    return select(*RESERVED).where(for_ids(count), ready(filters)).with_for_update(skip_locked=True)
+
+
+def reserve_by_id(conn: Connection, worker: str, filters: Filters, now: datetime, limit: int) -> list[Job]:
+    """``reserve_locking`` in two steps, for InnoDB: find the best ready ids with a plain read,
+    then lock those still ready by primary key (``FOR UPDATE SKIP LOCKED``), then stamp them.
+
+    InnoDB makes a locking read through a secondary index check every index record
+    it passes for an implicit lock, walking row versions while purge lags behind
+    the deletes of a busy queue: 4-5 ms for 50 rows here, against 0.7 ms for the
+    plain read plus 0.8 ms for the locking read by id (docs/performance.md).
+    Twice ``limit`` ids are read, so that a worker that finds the first ones just
+    taken by another takes the next ones; the ready predicate is checked again
+    under the lock, so nothing taken or changed meanwhile is reserved. If every
+    candidate was taken, the one-step locking read decides.
+    """
+    values = params(filters, now)
+    candidates = conn.execute(ready_ids(filters), {**values, "limit": 2 * limit}).scalars().all()
+    if not candidates:
+        return []
+    rows = _lock_ready(conn, filters, candidates[:limit], values)
+    if len(rows) < limit:
+        rows += _lock_ready(conn, filters, candidates[limit:2 * limit - len(rows)], values)
+    if not rows:
+        return reserve_locking(conn, worker, filters, now, limit, skip_locked=True)
+    rows.sort(key=lambda row: (row.priority, row.run_at, row.id))
+    return _stamped(conn, cut_batch(rows), worker, now)
+
+
+def _lock_ready(conn: Connection, filters: Filters, ids: Sequence[int], values: dict[str, Any]) -> list[Any]:
+    if not ids:
+        return []
+    return list(conn.execute(lock_ready_of(filters, len(ids)), by_ids(ids, **values)).all())
+
+
+def _stamped(conn: Connection, rows: Sequence[Any], worker: str, now: datetime) -> list[Job]:
+    """Mark reserved rows as ``worker``'s; the jobs to run."""
     if not rows:
         return []
-    stamp(conn, [row["id"] for row in rows], worker, now)
-    return [Job.from_row({**row, "locked_at": now, "locked_by": worker}) for row in rows]
+    conn.execute(stamp_of(len(rows)), by_ids([row.id for row in rows], worker=worker, now=now))
+    return [reserved_job(row, worker, now) for row in rows]
+
+
+def reserved_job(row: Any, worker: str, now: datetime) -> Job:
+    """A ``RESERVED`` row, locked by ``worker`` at ``now``, as a ``Job`` (built positionally:
+    a mapping per row cost more than the rest of its reservation on SQLite, measured)."""
+    job_id, priority, attempts, handler, queue, run_at, strand = row
+    return Job(job_id, priority, attempts, handler, queue, run_at, now, worker, strand=strand)
 
 
 def cut_batch(rows: list[Any]) -> list[Any]:
@@ -122,9 +196,9 @@ def cut_batch(rows: list[Any]) -> list[Any]:
     Tracked jobs are the long ones; reserved alone, each passes its drain
     gate right before it starts, and never waits behind another job.
     """
-    if rows and rows[0]["strand"] is not None:
+    if rows and rows[0].strand is not None:
         return rows[:1]
-    return next((rows[:i] for i, row in enumerate(rows) if row["strand"] is not None), rows)
+    return next((rows[:i] for i, row in enumerate(rows) if row.strand is not None), rows)
 
 
 def unlock(conn: Connection, ids: list[int], worker: str, now: datetime) -> None:
@@ -153,10 +227,10 @@ def reserve_optimistic(conn: Connection, worker: str, filters: Filters, now: dat
         return []
     rows = conn.execute(
         select(*RESERVED).where(dj.c.locked_by == worker, dj.c.locked_at == now).order_by(*ORDER)
-    ).mappings().all()
+    ).all()
     kept = cut_batch(rows)
-    unlock(conn, [row["id"] for row in rows[len(kept):]], worker, now)
-    return [Job.from_row({**row, "locked_at": now, "locked_by": worker}) for row in kept]
+    unlock(conn, [row.id for row in rows[len(kept):]], worker, now)
+    return [reserved_job(row, worker, now) for row in kept]
 
 
 def changes_on_failure(attempts: int, error: str, now: datetime, *, run_at: datetime | None) -> dict[str, Any]:

@@ -25,6 +25,9 @@ from sqlalchemy.engine import Dialect, Engine
 
 from ..schema import delayed_jobs as dj
 
+#: Reserve in two steps, a plain read then a locking read by id (``common.reserve_by_id``):
+#: InnoDB's locking reads through a secondary index slow down while purge lags.
+LOCK_BY_ID = True
 #: No explicit BEGIN: the driver opens a transaction before the first statement.
 BEGIN = None
 

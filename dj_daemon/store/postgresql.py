@@ -5,6 +5,8 @@ from typing import Any
 
 from sqlalchemy.engine import Dialect, Engine
 
+#: One locking read reserves (``common.reserve_locking``); no two-step read measured here.
+LOCK_BY_ID = False
 #: No explicit BEGIN: the driver opens a transaction before the first statement.
 BEGIN = None
 

@@ -13,7 +13,6 @@ from sqlalchemy import event
 from sqlalchemy.engine import Dialect, Engine
 
 BUSY_TIMEOUT_MS = 30_000
-SKIP_LOCKED = False
 #: How every transaction starts (pysqlite's own BEGIN is off; see the module docstring).
 BEGIN = "BEGIN IMMEDIATE"
 
