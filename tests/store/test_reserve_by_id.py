@@ -57,9 +57,9 @@ def test_the_server_reserves_in_two_steps(store: Store) -> None:
 def test_candidates_held_by_another_are_skipped_for_the_next_best(store: Store, other: Connection) -> None:
     ids = insert(store, [new(priority=p, token=str(i)) for i, p in enumerate([3, 0, 1, 2, 4, 5])])
     by_priority = [ids[1], ids[2], ids[3], ids[0], ids[4], ids[5]]
-    hold(other, [by_priority[0], by_priority[2]])  # the best and the third best
-    got = store.reserve("w", Filters(), limit=3).jobs
-    assert [job.id for job in got] == [by_priority[1], by_priority[3], by_priority[4]]
+    hold(other, [by_priority[0], by_priority[2], by_priority[3]])
+    got = store.reserve("w", Filters(), limit=3).jobs  # three slices of the six candidates: 3, 2, 1
+    assert [job.id for job in got] == [by_priority[1], by_priority[4], by_priority[5]]
 
 
 def test_every_candidate_held_falls_back_to_the_locking_read(store: Store, other: Connection) -> None:
