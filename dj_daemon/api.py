@@ -148,13 +148,13 @@ class JobFunction:
     Options become the job's defaults and policy: ``queue``, ``priority``,
     ``run_at`` (a datetime, a delay, or a callable such as "one day from
     now"), ``max_attempts``, ``max_run_time``, ``backoff`` (seconds or a
-    function of the attempt count), and hooks ``before(job)``, ``after(job)``,
+    function of the attempt count), ``commit_each`` (see ``retry``), and hooks ``before(job)``, ``after(job)``,
     ``success(job)``, ``error(job, exc)``, ``failure(job)``. ``track`` (an
     argument name, or a callable of the arguments, giving the identifier) makes
     it a tracked job, with ``gate`` "defer", "hold" or "none" (see ``tracking``).
     """
 
-    OPTIONS = ("queue", "priority", "run_at", "max_attempts", "max_run_time", "backoff",
+    OPTIONS = ("queue", "priority", "run_at", "max_attempts", "max_run_time", "backoff", "commit_each",
                "before", "after", "success", "error", "failure", "track", "gate")
 
     def __init__(self, func: Callable, bound: "Queue | None" = None, **options: Any) -> None:

@@ -73,6 +73,7 @@ SETTINGS: dict[str, Setting] = {
     "heartbeat_timeout": Setting("daemon", float, "DJ_HEARTBEAT_TIMEOUT"),
     "hostname": Setting("daemon", str, "DJ_HOSTNAME"),
     "pidfile": Setting("daemon", str, "DJ_PIDFILE"),
+    "journal_dir": Setting("daemon", str, "DJ_JOURNAL_DIR"),
     "log_file": Setting("daemon", str, "DJ_LOG_FILE"),
     "log_level": Setting("daemon", str, "DJ_LOG_LEVEL"),
     "log_format": Setting("daemon", str, "DJ_LOG_FORMAT"),
@@ -112,6 +113,7 @@ class Config:
     heartbeat_timeout: float = 120.0
     hostname: str = field(default_factory=socket.gethostname)
     pidfile: str = "/run/delayed_job/delayed_job.pid"
+    journal_dir: str = ""
     log_file: str = ""
     log_level: str = "INFO"
     log_format: str = "text"

@@ -1,17 +1,17 @@
 """What the workers tell the supervisor: one pipe of short lines, and each worker's slot.
 
-A worker writes ``<pid> up``, ``busy <id>``, ``ok <id>``, ``fail <id>``,
-``flushed`` and ``wait`` (several in one write where they fall together).
-The supervisor reads the pipe once per turn of its loop and applies each
-line to the worker's ``Slot``: that feeds STATUS=, the status dump, the
-heartbeats, and the deletion of a dead worker's finished jobs (those it
-reported ``ok`` and had not yet ``flushed``).
+A worker writes ``<pid> up``, ``busy <id>``, ``ok <id>``, ``fail <id>``
+and ``wait`` (several in one write where they fall together). The
+supervisor reads the pipe once per turn of its loop and applies each line
+to the worker's ``Slot``: that feeds STATUS=, the status dump and the
+heartbeats. What a dead worker's rows become is read from its journal, which
+outlives the supervisor too (see ``journal``).
 """
 from __future__ import annotations
 
 import fcntl
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 CHANNEL_BYTES = 1 << 20  #: seconds of reports at thousands of jobs a second
 
@@ -32,7 +32,6 @@ class Slot:
     waiting: bool = False
     retiring: bool = False
     kill_reason: str = ""
-    unflushed: set[int] = field(default_factory=set)
 
     def apply(self, event: str, job_id: str = "") -> bool:
         """Take in one report; True when it ends a job (``ok`` or ``fail``)."""
@@ -44,11 +43,7 @@ class Slot:
         elif event in ("ok", "fail"):
             self.job = None
             self.done += 1
-            if event == "ok":
-                self.unflushed.add(int(job_id))
             return True
-        elif event == "flushed":
-            self.unflushed.clear()
         return False
 
 

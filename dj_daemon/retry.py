@@ -3,7 +3,9 @@
 delayed_job waits ``attempts**4 + 5`` seconds after the n-th failure. A job
 (a decorated function or a perform-object's class) may override
 ``max_attempts``, ``max_run_time`` and ``backoff`` (seconds, or a callable
-of the attempt count returning seconds).
+of the attempt count returning seconds), and ask with ``commit_each = True``
+that its row be deleted as soon as it succeeds, not with its worker's next
+reservation (see ``journal``: then not even the loss of its host runs it again).
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ class Policy:
     max_attempts: int
     max_run_time: float
     backoff: Callable[[int], float]
+    commit_each: bool = False
 
     def gives_up(self, attempts: int) -> bool:
         """True when ``attempts`` failures leave no retry."""
@@ -55,4 +58,5 @@ def policy_for(owner: Any, config: Config) -> Policy:
         max_attempts=getattr(owner, "max_attempts", None) or config.max_attempts,
         max_run_time=min(float(run_time), config.max_run_time),
         backoff=chosen,
+        commit_each=bool(getattr(owner, "commit_each", False)),
     )

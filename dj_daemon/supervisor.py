@@ -17,9 +17,10 @@ Signal handlers record the signal and return; the loop calls one small
 
 Workers tell the supervisor what they do through one pipe (see ``reports``);
 its database duties (releases, heartbeats, polls, queue readings) are in
-``upkeep``. A worker deletes its finished jobs with its next reservation; if
-it dies first, the supervisor deletes the jobs it reported ``ok`` instead of
-running them again. Idle workers ``wait`` on a pipe of their own: the
+``upkeep``. A worker deletes its finished jobs with its next reservation, and
+keeps them meanwhile in a journal of its own (see ``journal``); if it dies
+first, the supervisor (or, were it killed too, the next one) reads that
+journal and deletes them instead of running them again. Idle workers ``wait`` on a pipe of their own: the
 supervisor polls the database once for all of them every ``poll_interval``
 (or at once when an enqueue on this host nudges it, see ``nudge``) and wakes
 the idle workers of a pool that has work. Nothing that holds a socket
@@ -35,9 +36,10 @@ import signal
 import time
 from typing import Callable
 
-from . import metrics, nudge
+from . import journal, metrics, nudge
 from .config import Config
 from .errors import ConfigError
+from .journal import Journal
 from .notify import Notifier
 from .pools import Pool, pools_of
 from .processes import describe_exit
@@ -49,7 +51,6 @@ from .worker import Worker
 log = logging.getLogger("dj_daemon.supervisor")
 HANDLED = ("TERM", "INT", "QUIT", "HUP", "USR2", "CHLD")
 BACKOFF_MAX = 30.0
-CRASH_LOOP = 5          # consecutive early deaths of a pool's workers: unhealthy, stop the watchdog
 EARLY_DEATH = 10.0      # a worker that dies sooner than this counts towards backoff
 STATUS_EVERY = 5.0      # seconds between queue-depth queries (STATUS=, metrics), at least
 READING_SHARE = 50      # ... and 50 times what the last one took: at most 2% of the database's time
@@ -89,7 +90,13 @@ class Supervisor:
         self._install_signals()
         self.nudges = nudge.listen(self.config)
         self.metrics = metrics.start(self.config)
-        self.upkeep = Upkeep(self.config, self.metrics)
+        self.journal_dir = journal.folder_of(self.config.journal_dir, self.config.sentinel_dir)
+        try:
+            journal.prepare(self.journal_dir)
+        except OSError as exc:
+            raise ConfigError(f"cannot keep worker journals in {self.journal_dir}: {exc.strerror} "
+                              "(set [daemon] journal_dir to a folder this user can write)") from None
+        self.upkeep = Upkeep(self.config, self.metrics, self.journal_dir)
         log.info("supervisor %d starting %s on %s", self.pid, self._pools_text(), self.config.safe_url)
         self.upkeep.release_orphans()
         while True:
@@ -236,7 +243,6 @@ class Supervisor:
         os.set_blocking(wake_w, False)
         name = f"{self.config.hostname}:{pid}"
         self.slots[pid] = Slot(pid, name, index, self.generation, time.monotonic(), wake=wake_w)
-        self.upkeep.guarded(lambda store: store.register_worker(name, self.config.hostname, pid))
         log.info("spawned worker %s for pool %s", name, self.pools[index].label())
 
     def _worker_main(self, pool: Pool, wake_fd: int, mask: set[signal.Signals]) -> int:
@@ -252,13 +258,24 @@ class Supervisor:
         self.upkeep.store.forget_connections()
         config = self.config.replace(queues=pool.queues) if pool.queues else self.config
         worker = Worker(config, open_store(config), channel=self.channel.write_fd, wake_fd=wake_fd,
-                        parent_pid=self.pid, metrics=self.metrics)
+                        parent_pid=self.pid, metrics=self.metrics, journal=self._open_journal())
         worker.install_signal_handlers(daemon=True)
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # what came meanwhile is delivered now
         worker._report("up")
+        worker.register()
         worker.run()
         worker.store.dispose()
         return 0
+
+    def _open_journal(self) -> Journal | None:
+        """In the forked child: its journal; without one, its worker deletes each job as it ends."""
+        name = f"{self.config.hostname}:{os.getpid()}"
+        try:
+            return Journal(self.journal_dir, name)
+        except OSError as exc:
+            log.error("worker %s: cannot open its journal in %s (%s); deleting each job as it ends",
+                      name, self.journal_dir, exc.strerror)
+            return None
 
     def _signal(self, slot: Slot, signum: int) -> None:
         try:
@@ -313,8 +330,8 @@ class Supervisor:
         error = f"{reason}worker {slot.name} {how}"
         (log.warning if abnormal else log.info)("worker %s %s after %.1fs%s", slot.name, how, lived,
                                                 f" while running job {slot.job}" if slot.job else "")
-        # the job it reported busy was cut off; the rest of its batch was never started
-        self.upkeep.release(slot.name, error, tuple(slot.unflushed), (slot.job,) if slot.job else ())
+        # its journal tells the jobs it finished, the one it was running, and the rest never started
+        self.upkeep.release(slot.name, error)
         if slot.generation == self.generation and not self.stopping and slot.pool < len(self.pools):
             # a worker that fails before finishing any job is likely to fail again: back off;
             # one killed while working (kill -9, OOM) is replaced at once
@@ -363,13 +380,15 @@ class Supervisor:
         busy = self._busy()
         text = (f"{len(self.slots)} workers ({busy} busy, {len(self.slots) - busy} idle), "
                 f"{self.jobs_done} jobs done, {'?' if self.upkeep.queued is None else self.upkeep.queued} queued")
+        now = time.monotonic()
+        for index, pool in enumerate(self.pools):
+            if self.next_spawn[index] > now:
+                text += (f"; pool {pool.label()}: {self.failures[index]} worker(s) died young, "
+                         f"respawning in {self.next_spawn[index] - now:.0f}s")
         return text + (f"; database unreachable: {self.upkeep.error}" if self.upkeep.error else "")
 
-    def _healthy(self) -> bool:
-        return not any(count >= CRASH_LOOP for count in self.failures)
-
     def _report(self) -> None:
-        """READY=1 once every first worker is up; STATUS= on change; WATCHDOG=1 while healthy."""
+        """READY=1 once every first worker is up; STATUS= on change; WATCHDOG=1 while this loop turns."""
         up = sum(1 for s in self.slots.values() if s.up)
         busy = self._busy()
         self.metrics.workers(busy, len(self.slots) - busy)
@@ -380,7 +399,9 @@ class Supervisor:
         self.notifier.status(self._status_text())
         interval = self.notifier.watchdog_interval
         now = time.monotonic()
-        if interval and now >= self.next_watchdog and self._healthy():
+        # the watchdog watches this loop, which runs whatever the workers do: workers that keep
+        # dying are backed off and named in STATUS=, and systemd restarting us would not cure them
+        if interval and now >= self.next_watchdog:
             self.next_watchdog = now + interval
             self.notifier.watchdog()
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Callable
+from typing import Callable, NamedTuple
 
+from . import journal
 from .config import Config
 from .errors import DatabaseError
 from .metrics import Metrics
@@ -21,16 +22,26 @@ from .worker import filters_from
 log = logging.getLogger("dj_daemon.supervisor")
 
 
+class Release(NamedTuple):
+    """A worker that ended, to be settled: its name, why it ended, what its journal says."""
+
+    name: str
+    error: str
+    completed: set[int] | None
+
+
 class Upkeep:
     """One store for the supervisor, and what it does with it."""
 
-    def __init__(self, config: Config, metrics: Metrics) -> None:
+    def __init__(self, config: Config, metrics: Metrics, journal_dir: str) -> None:
         self.config = config
         self.metrics = metrics
+        self.journal_dir = journal_dir
         self.store: Store = open_store(config)
         self.error = ""
         self.queued: int | None = None
-        self.pending: list[tuple[str, str, tuple[int, ...], tuple[int, ...] | None]] = []
+        self.pending: list[Release] = []
+        self.orphans_checked = False
 
     def guarded(self, operation: Callable[[Store], object]) -> object | None:
         """Run a store operation; a database error is logged once per outage and yields None."""
@@ -47,38 +58,52 @@ class Upkeep:
             self.error = ""
         return result
 
-    def release(self, name: str, error: str, completed: tuple[int, ...] = (),
-                started: tuple[int, ...] | None = None) -> None:
-        """Free an ended worker's jobs (see ``Store.worker_gone``); delete the ``completed`` ones."""
-        self.pending.append((name, error, completed, started))
+    def release(self, name: str, error: str) -> None:
+        """Settle an ended worker's jobs as its journal tells (see ``Store.worker_gone``): finished
+        ones are deleted, the one it was running gets an attempt counted, the rest are unlocked."""
+        self.pending.append(Release(name, error, journal.read(self.journal_dir, name)))
         self.retry_releases()
 
     def retry_releases(self) -> None:
-        """Release what is pending, in order; what the database refuses waits for the next turn."""
+        """Release what is pending, in order; what the database refuses waits for the next turn.
+        A journal goes only once its worker's rows are settled: until then it is what the next
+        supervisor would read, were this one to die."""
         while self.pending:
-            name, error, completed, started = self.pending[0]
-            released = self.guarded(lambda store: store.worker_gone(name, error, completed, started))
+            name, error, completed = self.pending[0]
+            released = self.guarded(lambda store: store.worker_gone(name, error, completed))
             if released is None:
                 return
             self.pending.pop(0)
+            journal.remove(self.journal_dir, name)
             if released:
                 log.warning("released %d job(s) of %s: %s", released, name, error)
 
     def release_orphans(self) -> None:
-        """At boot: free jobs of this host's workers from an earlier run that are no longer alive."""
-        for row in self.guarded(lambda store: store.workers(self.config.hostname)) or []:
-            if not alive(row["pid"]):
-                self.pending.append((row["name"], f"worker {row['name']} gone: found dead at daemon start", (), None))
-        self.retry_releases()
+        """Free the jobs of this host's workers of an earlier run that are gone: those with a
+        heartbeat row, those that left a journal, and any that holds a job without a row (a worker
+        of an older version). Done at start, and on later turns until the database has answered."""
+        host = self.config.hostname
+        rows = self.guarded(lambda store: store.workers(host))
+        lockers = self.guarded(lambda store: store.lockers(host))
+        if rows is None or lockers is None:
+            return
+        names = {row["name"] for row in rows} | set(lockers) | set(journal.dead_workers(self.journal_dir, host, alive))
+        for name in sorted(names):
+            pid = journal.pid_of(name, host)
+            if pid is not None and not alive(pid) and all(p.name != name for p in self.pending):
+                self.release(name, f"worker {name} gone: found dead at daemon start")
+        self.orphans_checked = True
 
     def heartbeat(self, current_jobs: dict[str, int | None]) -> None:
         """One write for all this host's workers; then free the jobs of silent workers elsewhere."""
+        if not self.orphans_checked:
+            self.release_orphans()
         self.retry_releases()
         self.guarded(lambda store: store.beat(current_jobs))
         timeout = self.config.heartbeat_timeout
         for name in self.guarded(lambda store: store.silent_workers(timeout)) or []:
             if name not in current_jobs:
-                self.pending.append((name, f"worker {name} lost: no heartbeat for {timeout:g}s", (), None))
+                self.pending.append(Release(name, f"worker {name} lost: no heartbeat for {timeout:g}s", None))
         self.retry_releases()
 
     def measure_queue(self) -> float:

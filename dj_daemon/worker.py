@@ -19,6 +19,7 @@ from . import payload
 from .config import Config
 from .errors import DatabaseError, DeserializationError, JobTimeout, WorkerInterrupted
 from .job import Job, performing
+from .journal import Journal
 from .metrics import Metrics
 from .records import RecordLoader
 from .batch import BatchSize, ReleaseIfLong
@@ -64,7 +65,7 @@ class Worker:
 
     def __init__(self, config: Config, store: Store, name: str | None = None, *,
                  channel: int | None = None, wake_fd: int | None = None, parent_pid: int | None = None,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None, journal: Journal | None = None) -> None:
         self.config = config
         self.store = store
         self.metrics = metrics or Metrics()
@@ -72,6 +73,10 @@ class Worker:
         self.channel = channel
         self.wake_fd = wake_fd
         self.parent_pid = parent_pid
+        self.journal = journal
+        #: under a supervisor, finished jobs wait for the next reservation's commit only while the
+        #: journal keeps them (see ``journal``); without one, each is deleted as it finishes
+        self._commit_each = channel is not None and journal is None
         self.batch = BatchSize(config.batch_size)
         self._release_if_long: ReleaseIfLong | None = None
         self._finished: list[Job] = []
@@ -187,8 +192,20 @@ class Worker:
             self._flushed()
 
     def _flushed(self) -> None:
+        """Finished jobs are deleted, committed: the journal need not keep them any longer."""
         self._finished = []
-        self._report("flushed")
+        if self.journal is not None:
+            self.journal.clear()
+
+    def register(self) -> None:
+        """A daemon worker's heartbeat row, written before it reserves anything (waiting out an
+        outage): whatever it locks is then known to be its own, to free once it is gone."""
+        while not self.stopping:
+            try:
+                self.store.register_worker(self.name, self.config.hostname, self._pid)
+                return
+            except DatabaseError as exc:
+                self._database_down(exc)
 
     def _should_retire(self) -> bool:
         """Time to exit between jobs: parent gone, ``max_jobs`` done, or above ``max_rss`` after a job
@@ -252,6 +269,20 @@ class Worker:
         if self.channel is not None:
             os.write(self.channel, "".join(f"{self._pid} {event}\n" for event in events).encode())
 
+    def _journal_done(self, job: Job) -> None:
+        """Note a job that returned, before anything else, in the journal that outlives this process
+        and its supervisor (see ``journal``). A journal that cannot be written (a full disk) is
+        given up for deleting each job as it ends."""
+        if self.journal is None:
+            return
+        try:
+            self.journal.write(f"{self._pid} ok {job.id}\n".encode())
+        except OSError as exc:
+            log.error("worker %s: cannot write its journal (%s); deleting each job as it ends from now on",
+                      self.name, exc)
+            self.journal.close()  # what it holds stays true: each line is a job that finished
+            self.journal, self._commit_each = None, True
+
     def run_job(self, job: Job) -> bool:
         """Run one reserved job and record the outcome; True when it succeeded."""
         started = time.monotonic()
@@ -264,6 +295,9 @@ class Worker:
             loader.finish(False)
             return self._failed(job, None, job.name, exc, started)
         policy = self._policy(call)
+        if job.attempts and policy.gives_up(job.attempts):
+            loader.finish(False)
+            return self._give_up(job, call, policy, started)
         try:
             self._perform(call, job, policy, loader)
         except WorkerInterrupted as exc:
@@ -272,11 +306,15 @@ class Worker:
         except (Exception, JobTimeout) as exc:  # a DeserializationError (a task refused) cannot be retried away
             return self._failed(job, call.owner, call.name, exc, started,
                                 None if isinstance(exc, DeserializationError) else policy)
+        else:
+            self._finished.append(job)  # deleted with the next reservation, or when idle
+            self._journal_done(job)
         _hook(call.owner, "success", job)
         _hook(call.owner, "after", job)
-        self._finished.append(job)  # deleted with the next reservation, or when idle
-        if job.strand is not None:
-            self._flush()  # people read a tracked job's state: "completed" now, not with the next job
+        if job.strand is not None or policy.commit_each or self._commit_each:
+            # a tracked job's state is read by people: "completed" now, not with the next job; and
+            # a job whose class asks it is never run again after its host is lost (see ``journal``)
+            self._flush()
         self.stats.succeeded += 1
         seconds = time.monotonic() - started
         self.metrics.performed(job.queue, call.name, seconds)
@@ -310,6 +348,18 @@ class Worker:
             self._in_job = False
             if not ok:
                 loader.finish(False)
+
+    def _give_up(self, job: Job, call: payload.Call, policy: Policy, started: float) -> bool:
+        """Fail for good, unrun, a job whose attempts ran out without failing here: each of its last
+        runs ended its worker (os._exit, a signal, a segfault, the OOM killer), which the supervisor
+        counted as an attempt. Its last error, naming the signal, is kept after a note."""
+        note = f"gave up after {job.attempts} attempts (max_attempts {policy.max_attempts}); the last one: "
+        self._record(lambda: self.store.give_up(job, note))
+        self.stats.failed += 1
+        self.metrics.failed(job.queue, call.name, time.monotonic() - started, retrying=False)
+        log.warning("job failed for good %s: %s", job.log_context(), note.rstrip(": "), extra={"job": job})
+        _hook(call.owner, "failure", job)
+        return False
 
     def _failed(self, job: Job, owner: Any, name: str, exc: BaseException, started: float,
                 policy: Policy | None = None) -> bool:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import time
 from typing import Any
 
@@ -199,3 +200,11 @@ def kill_own_worker_once(path: str, flag: str) -> None:
 def tracked_fails_until_flag(path: str, dataset_id: int, flag: str) -> None:
     """A tracked copy that ends in ``error`` at its first failure, and succeeds once ``flag`` exists."""
     fails_until_file_exists(path, flag)
+
+
+def ends_its_worker(path: str, how: str) -> None:
+    """A poison job: records a run, then ends the process running it (``exit``, or a signal name)."""
+    record(path, how)
+    if how == "exit":
+        os._exit(3)
+    os.kill(os.getpid(), getattr(signal, how))

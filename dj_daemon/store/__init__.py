@@ -14,9 +14,9 @@ import re
 import time
 from datetime import datetime, timedelta
 from types import ModuleType
-from typing import Any, Callable, Iterable, NamedTuple, Sequence, TypeVar
+from typing import Any, Callable, Collection, Iterable, NamedTuple, Sequence, TypeVar
 
-from sqlalchemy import create_engine, delete, func, select, update
+from sqlalchemy import String, Text, cast, create_engine, delete, func, literal, select, update
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.pool import NullPool
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError, SQLAlchemyError
@@ -264,6 +264,19 @@ class Store(states.TrackedVerbs):
                 states.set_state(conn, [job.id], state, now, last_error=error, finished_at=finished)
         self.transaction(work)
 
+    def give_up(self, job: Job, note: str) -> None:
+        """Fail a job for good without running it, ``note`` put before its last error (its
+        attempts ran out in workers that died running it; see ``Worker._give_up``)."""
+        now = self.clock()
+        error = literal(note, Text) + func.coalesce(dj.c.last_error, "")
+
+        def work(conn: Connection) -> None:
+            conn.execute(update(dj).where(dj.c.id == job.id, dj.c.locked_by == job.locked_by).values(
+                failed_at=now, locked_at=None, locked_by=None, updated_at=now, last_error=error))
+            if job.strand is not None:
+                states.set_state(conn, [job.id], State.ERROR, now, last_error=note.rstrip(": "), finished_at=now)
+        self.transaction(work)
+
     # -- worker heartbeats (written by the supervisor for its workers) ------------
     def register_worker(self, name: str, hostname: str, pid: int) -> None:
         """A fresh heartbeat row for a new worker (a stale row of a reused pid is replaced)."""
@@ -288,13 +301,15 @@ class Store(states.TrackedVerbs):
         if current_jobs:
             self.transaction(work)
 
-    def worker_gone(self, name: str, error: str, completed: Sequence[int] = (),
-                    started: Sequence[int] | None = None) -> int:
-        """A worker ended: delete the jobs it reported done but had not yet deleted, release the
-        rest of its locks, drop its heartbeat. A job it had ``started`` gets an attempt counted
-        and ``error`` recorded; the others of its batch were never started and are only
-        unlocked. ``started`` None means not known (another host, an earlier run): every job
-        it held counts as started."""
+    def worker_gone(self, name: str, error: str, completed: Collection[int] | None = None) -> int:
+        """A worker ended: settle the jobs it still held, drop its heartbeat; returns how many it held.
+
+        ``completed`` are the jobs its journal lists as finished (see ``journal``): their rows,
+        not yet deleted, go. A worker runs a batch in ``ORDER``, so of the rest the first was
+        running, and gets an attempt counted and ``error`` recorded; the others were never
+        started and are only unlocked. ``completed`` None means nothing is known (another host,
+        a worker without a journal): every job it held counts as started.
+        """
         now = self.clock()
 
         def work(conn: Connection) -> int:
@@ -304,16 +319,17 @@ class Store(states.TrackedVerbs):
                                          ).scalars())
                 conn.execute(delete(dj).where(dj.c.id.in_(done)))
                 states.set_state(conn, done, State.COMPLETED, now, finished_at=now, delayed_job_id=None)
-            held = list(conn.execute(select(dj.c.id).where(dj.c.locked_by == name)).scalars())
-            cut = held if started is None else [job_id for job_id in held if job_id in started]
-            unstarted = [job_id for job_id in held if job_id not in cut]
+            held = list(conn.execute(select(dj.c.id).where(dj.c.locked_by == name).order_by(*common.ORDER)).scalars())
+            cut, unstarted = (held, []) if completed is None else (held[:1], held[1:])
             states.set_state(conn, cut, State.ENQUEUED, now, last_error=error)
             states.set_state(conn, unstarted, State.ENQUEUED, now)
             common.unlock(conn, unstarted, name, now)
             if cut:
-                conn.execute(update(dj).where(dj.c.id.in_(cut), dj.c.locked_by == name)
-                             .values(attempts=dj.c.attempts + 1, last_error=error, locked_at=None, locked_by=None,
-                                     run_at=now, updated_at=now))
+                # last_error first: MySQL evaluates SET left to right, with the values set so far
+                attempt = literal(f"{error} (attempt ", Text) + cast(dj.c.attempts + 1, String) + ")"
+                conn.execute(update(dj).where(dj.c.id.in_(cut), dj.c.locked_by == name).ordered_values(
+                    (dj.c.last_error, attempt), (dj.c.attempts, dj.c.attempts + 1), (dj.c.locked_at, None),
+                    (dj.c.locked_by, None), (dj.c.updated_at, now)))  # run_at kept: it keeps its place
             return len(held)
         return self.transaction(work)
 
@@ -323,6 +339,12 @@ class Store(states.TrackedVerbs):
         if hostname is not None:
             query = query.where(wk.c.hostname == hostname)
         return self.transaction(lambda conn: [dict(r) for r in conn.execute(query).mappings()])
+
+    def lockers(self, hostname: str) -> list[str]:
+        """Names of this host's workers that hold jobs now, heartbeat row or not (a range of the
+        ``locked_by`` index)."""
+        query = select(dj.c.locked_by).where(dj.c.locked_by.startswith(f"{hostname}:", autoescape=True)).distinct()
+        return self.transaction(lambda conn: list(conn.execute(query).scalars()))
 
     def silent_workers(self, timeout: float) -> list[str]:
         """Workers whose last heartbeat is older than ``timeout`` seconds (their host is gone)."""

@@ -59,6 +59,18 @@ class Ledger:
     def doubled(self, tokens: list[str]) -> list[str]:
         return [t for t in tokens if len(self.starts.get(t, ())) > 1]
 
+    def reruns(self, tokens: list[str]) -> tuple[int, int]:
+        """Starts beyond a job's first: (those after it had already ended, those after a run cut short)."""
+        after_end = cut_short = 0
+        for token in tokens:
+            ends = [at for _, at in self.ends.get(token, ())]
+            for _, at in sorted(self.starts.get(token, ()), key=lambda run: run[1])[1:]:
+                if any(end < at for end in ends):
+                    after_end += 1
+                else:
+                    cut_short += 1
+        return after_end, cut_short
+
     def unknown(self, tokens: list[str]) -> set[str]:
         """Tokens recorded that were never enqueued (must be none)."""
         return (set(self.starts) | set(self.ends)) - set(tokens)

@@ -49,7 +49,7 @@ def test_kill_9_of_a_worker_frees_its_job_at_once(config, store, start_daemon, t
     wait_for(lambda: store.get(job_id).locked_by != f"testhost:{victim}", timeout=10, what="job unlocked")
     assert time.monotonic() - signal_sent < 2.0
     job = store.get(job_id)
-    assert job.attempts == 1 and job.last_error == f"worker testhost:{victim} killed by SIGKILL"
+    assert job.attempts == 1 and job.last_error == f"worker testhost:{victim} killed by SIGKILL (attempt 1)"
     wait_for(lambda: len(daemon.worker_pids()) == 2 and victim not in daemon.worker_pids(), what="replacement")
     Path(flag).touch()
     wait_for(lambda: jobs.runs(side).count("done") == 1, what="job completed")
@@ -88,7 +88,7 @@ def test_sigterm_past_the_grace_period_releases_jobs_with_the_reason(config, sto
     for job in map(store.get, ids):
         assert job.locked_by is None and job.attempts == 1 and job.failed_at is None
         assert job.last_error.startswith("killed after graceful_timeout (1s) on shutdown: worker testhost:")
-        assert job.last_error.endswith("killed by SIGKILL")
+        assert job.last_error.endswith("killed by SIGKILL (attempt 1)")
     assert jobs.runs(side) == ["started"] * 3
 
 

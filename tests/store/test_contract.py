@@ -97,20 +97,30 @@ def test_worker_gone_releases_its_locks_counting_an_attempt(store: Store) -> Non
     assert store.worker_gone("dead:9", "worker killed by SIGKILL") == 2
     assert store.workers() == []
     released = [j for j in store.jobs() if j.attempts == 1]
-    assert len(released) == 2 and all(j.last_error == "worker killed by SIGKILL" for j in released)
+    assert len(released) == 2 and all(j.last_error == "worker killed by SIGKILL (attempt 1)" for j in released)
     assert len(store.reserve("w", Filters(), limit=5).jobs) == 3
 
 
 def test_worker_gone_counts_an_attempt_only_for_the_job_it_had_started(store: Store) -> None:
-    """The rest of a killed worker's batch was never started: unlocked, no attempt, no error."""
+    """A batch runs in order: of what its journal does not list as finished, the first was running;
+    the rest was never started: unlocked, no attempt, no error."""
     store.insert([new(), new(), new()])
-    running, waiting, finished = store.reserve("dead:9", Filters(), limit=3).jobs
-    assert store.worker_gone("dead:9", "worker killed by SIGKILL", (finished.id,), (running.id,)) == 2
+    finished, running, waiting = store.reserve("dead:9", Filters(), limit=3).jobs
+    assert store.worker_gone("dead:9", "worker killed by SIGKILL", {finished.id}) == 2
     after = {j.id: j for j in store.jobs()}
     assert finished.id not in after
-    assert (after[running.id].attempts, after[running.id].last_error) == (1, "worker killed by SIGKILL")
+    assert (after[running.id].attempts, after[running.id].last_error) == (1, "worker killed by SIGKILL (attempt 1)")
     assert (after[waiting.id].attempts, after[waiting.id].last_error, after[waiting.id].locked_by) == (0, None, None)
+    assert after[running.id].run_at == running.run_at  # a job cut short keeps its place in the queue
     assert len(store.reserve("w", Filters(), limit=5).jobs) == 2
+
+
+def test_each_death_of_its_worker_counts_an_attempt_by_number(store: Store) -> None:
+    [job_id] = store.insert([new()])
+    for attempt in (1, 2):
+        store.reserve(f"dead:{attempt}", Filters())
+        store.worker_gone(f"dead:{attempt}", "worker killed by SIGSEGV", set())
+    assert (store.get(job_id).attempts, store.get(job_id).last_error) == (2, "worker killed by SIGSEGV (attempt 2)")
 
 
 def test_retry_delete_and_unknown_ids(store: Store) -> None:
