@@ -294,7 +294,8 @@ class Store(states.TrackedVerbs):
         rest of its locks, drop its heartbeat. A job it had ``started`` gets an attempt counted
         and ``error`` recorded; the others of its batch were never started and are only
         unlocked. ``started`` None means not known (another host, an earlier run): every job
-        it held counts as started."""
+        it held counts as started. Every freed job keeps its ``run_at``, so its place in the
+        queue: it runs before what was enqueued after it."""
         now = self.clock()
 
         def work(conn: Connection) -> int:
@@ -313,7 +314,7 @@ class Store(states.TrackedVerbs):
             if cut:
                 conn.execute(update(dj).where(dj.c.id.in_(cut), dj.c.locked_by == name)
                              .values(attempts=dj.c.attempts + 1, last_error=error, locked_at=None, locked_by=None,
-                                     run_at=now, updated_at=now))
+                                     updated_at=now))
             return len(held)
         return self.transaction(work)
 
