@@ -50,28 +50,42 @@ def wait_drained(store: Store, config: Config, timeout: float | None,
 
 @dataclass
 class RestartResult:
-    removed: list[str]
+    removed: list[str] = field(default_factory=list)
     reenqueued: list[dict[str, Any]] = field(default_factory=list)
     skipped: int = 0
+    moved: int = 0  #: re-enqueued at the back of their strand, their place lost (see ``store.states``)
 
 
 def restart(store: Store, config: Config, hosts: tuple[str, ...] = ()) -> RestartResult:
-    """Remove the sentinels, then re-enqueue every parked job, one transaction per job.
+    """Re-enqueue every parked job at its place, one transaction per job, then remove the sentinels.
 
     Deferred jobs are re-enqueued whichever host parked them; rejected
     submissions those of this host, and of ``hosts`` (moved to this host).
+    The jobs come back held (locked by this restart), so that no worker parks
+    them again while the sentinels are still there, and each holds its
+    strand: no newer job of it starts first. The sentinels go next, then jobs
+    parked meanwhile come back too, and last the hold is released. A crash
+    midway leaves the sentinels (still draining) or held jobs: run restart again.
     """
-    result = RestartResult(sentinels.remove(config.sentinel_dir))
-    from_hosts = {config.hostname, *hosts}
+    hold = f"long_jobs restart@{config.hostname}"
+    result = RestartResult()
+    _reenqueue_parked(store, config, {config.hostname, *hosts}, hold, result)
+    result.removed = sentinels.remove(config.sentinel_dir)
+    _reenqueue_parked(store, config, {config.hostname, *hosts}, hold, result)
+    store.release_hold(hold)
+    return result
+
+
+def _reenqueue_parked(store: Store, config: Config, from_hosts: set[str], hold: str, result: RestartResult) -> None:
     parked = [row for state in PARKED for row in store.tracked(state=state.value, limit=None)
               if state is State.DEFERRED or row["hostname"] in from_hosts]
     for row in sorted(parked, key=lambda r: r["id"]):
-        job_id = store.reenqueue_tracked(row["id"], (State(row["state"]),), config.hostname)
-        if job_id is None:
+        done = store.reenqueue_tracked(row["id"], (State(row["state"]),), config.hostname, hold)
+        if done is None:
             result.skipped += 1  # another restart took it first
-        else:
-            result.reenqueued.append({**row, "delayed_job_id": job_id})
-    return result
+            continue
+        result.moved += not done.kept_place
+        result.reenqueued.append({**row, "delayed_job_id": done.job_id})
 
 
 def stalled(rows: list[dict[str, Any]], config: Config, now: datetime) -> list[dict[str, Any]]:
@@ -104,12 +118,12 @@ def reset_stalled(store: Store, config: Config) -> list[dict[str, Any]]:
 
 
 def resend(store: Store, config: Config, state_id: int) -> int:
-    """Re-enqueue a job in ``error``; returns its new queue id."""
+    """Re-enqueue a job in ``error``; returns its new queue id (at the back of its strand)."""
     row = store.get_tracked(state_id)
-    job_id = store.reenqueue_tracked(state_id, (State.ERROR,), config.hostname)
-    if job_id is None:
+    done = store.reenqueue_tracked(state_id, (State.ERROR,), config.hostname)
+    if done is None:
         raise DJError(f"tracked job {state_id} is {row['state']}, not error; only errored jobs are resent")
-    return job_id
+    return done.job_id
 
 
 def delete(store: Store, state_id: int) -> None:
