@@ -301,7 +301,7 @@ class Worker:
         try:
             self._perform(call, job, policy, loader)
         except WorkerInterrupted as exc:
-            self._record(lambda: self.store.reschedule(job, job.attempts + 1, format_error(exc), self.store.clock()))
+            self._record(lambda: self.store.reschedule(job, job.attempts + 1, format_error(exc), job.run_at))
             raise
         except (Exception, JobTimeout) as exc:  # a DeserializationError (a task refused) cannot be retried away
             return self._failed(job, call.owner, call.name, exc, started,

@@ -66,7 +66,7 @@ def drain(ctx: click.Context, wait: bool, timeout: float | None) -> None:
               help="Also move HOST's rejected submissions to this host (repeatable).")
 @click.pass_context
 def restart(ctx: click.Context, hosts: tuple[str, ...]) -> None:
-    """Remove the sentinel files and re-enqueue every deferred and rejected job."""
+    """Re-enqueue every deferred and rejected job at its place, and remove the sentinel files."""
     config, store = _setup(ctx, writable=True)
     result = ops.restart(store, config, hosts)
     click.echo(f"removed: {', '.join(result.removed) or 'no sentinel file was present'}")
@@ -74,6 +74,7 @@ def restart(ctx: click.Context, hosts: tuple[str, ...]) -> None:
         click.echo(f"re-enqueued {row['id']} {row['job_class']} {row['identifier']} (was {row['state']} on "
                    f"{row['hostname'] or '-'}) as job {row['delayed_job_id']}")
     click.echo(f"{len(result.reenqueued)} job(s) re-enqueued"
+               + (f", {result.moved} at the back of their strand (a newer job of it runs)" if result.moved else "")
                + (f", {result.skipped} already taken by another restart" if result.skipped else ""))
 
 

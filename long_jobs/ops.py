@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
-from dj_daemon import daemonize, sentinels
+from dj_daemon import daemonize, processes, sentinels
 from dj_daemon.config import Config
 from dj_daemon.errors import DJError
 from dj_daemon.job import utcnow
@@ -50,33 +50,47 @@ def wait_drained(store: Store, config: Config, timeout: float | None,
 
 @dataclass
 class RestartResult:
-    removed: list[str]
+    removed: list[str] = field(default_factory=list)
     reenqueued: list[dict[str, Any]] = field(default_factory=list)
     skipped: int = 0
+    moved: int = 0  #: re-enqueued at the back of their strand, their place lost (see ``store.states``)
 
 
 def restart(store: Store, config: Config, hosts: tuple[str, ...] = ()) -> RestartResult:
-    """Remove the sentinels, then re-enqueue every parked job, one transaction per job.
+    """Re-enqueue every parked job at its place, one transaction per job, then remove the sentinels.
 
     Deferred jobs are re-enqueued whichever host parked them; rejected
     submissions those of this host, and of ``hosts`` (moved to this host).
+    The jobs come back held (locked by this restart), so that no worker parks
+    them again while the sentinels are still there, and each holds its
+    strand: no newer job of it starts first. The sentinels go next, then jobs
+    parked meanwhile come back too, and last the hold is released. A crash
+    midway leaves the sentinels (still draining) or held jobs: run restart again.
     """
-    result = RestartResult(sentinels.remove(config.sentinel_dir))
-    from_hosts = {config.hostname, *hosts}
-    parked = [row for state in PARKED for row in store.tracked(state=state.value, limit=None)
-              if state is State.DEFERRED or row["hostname"] in from_hosts]
-    for row in sorted(parked, key=lambda r: r["id"]):
-        job_id = store.reenqueue_tracked(row["id"], (State(row["state"]),), config.hostname)
-        if job_id is None:
-            result.skipped += 1  # another restart took it first
-        else:
-            result.reenqueued.append({**row, "delayed_job_id": job_id})
+    hold = f"long_jobs restart@{config.hostname}"
+    result = RestartResult()
+    _reenqueue_parked(store, config, {config.hostname, *hosts}, hold, result)
+    result.removed = sentinels.remove(config.sentinel_dir)
+    _reenqueue_parked(store, config, {config.hostname, *hosts}, hold, result)
+    store.release_hold(hold)
     return result
 
 
-def stalled(rows: list[dict[str, Any]], config: Config, now: datetime) -> list[dict[str, Any]]:
-    """``running`` rows whose worker is gone: no lock, a silent heartbeat, or no heartbeat and a stale lock."""
-    beat_limit = now - timedelta(seconds=config.heartbeat_timeout)
+def _reenqueue_parked(store: Store, config: Config, from_hosts: set[str], hold: str, result: RestartResult) -> None:
+    parked = [row for state in PARKED for row in store.tracked(state=state.value, limit=None)
+              if state is State.DEFERRED or row["hostname"] in from_hosts]
+    for row in sorted(parked, key=lambda r: r["id"]):
+        done = store.reenqueue_tracked(row["id"], (State(row["state"]),), config.hostname, hold)
+        if done is None:
+            result.skipped += 1  # another restart took it first
+            continue
+        result.moved += not done.kept_place
+        result.reenqueued.append({**row, "delayed_job_id": done.job_id})
+
+
+def stalled(rows: list[dict[str, Any]], config: Config, now: datetime, dead: dict[str, str]) -> list[dict[str, Any]]:
+    """``running`` rows whose worker is gone: no lock, a worker ``dead`` (see ``judge_workers``),
+    or no heartbeat row at all and a lock older than ``max_run_time``."""
     lock_limit = now - timedelta(seconds=config.max_run_time)
     found = []
     for row in rows:
@@ -84,8 +98,8 @@ def stalled(rows: list[dict[str, Any]], config: Config, now: datetime) -> list[d
             continue
         if row["locked_by"] is None:
             why = "its work-queue row is no longer locked"
-        elif row["last_seen"] is not None and row["last_seen"] < beat_limit:
-            why = f"worker {row['locked_by']} silent since {row['last_seen']:%Y-%m-%d %H:%M:%S} UTC"
+        elif row["locked_by"] in dead:
+            why = f"worker {row['locked_by']} is dead: {dead[row['locked_by']]}"
         elif row["last_seen"] is None and row["locked_at"] < lock_limit:
             why = f"worker {row['locked_by']} has no heartbeat and its lock is older than max_run_time"
         else:
@@ -94,40 +108,82 @@ def stalled(rows: list[dict[str, Any]], config: Config, now: datetime) -> list[d
     return found
 
 
+def judge_workers(workers: list[dict[str, Any]], config: Config, now: datetime) -> list[dict[str, Any]]:
+    """Each heartbeat row with ``alive`` and, when not, ``dead`` (why). This host's workers are
+    judged by their pid at once (a zombie is dead), whatever their heartbeat says; heartbeats
+    are the evidence only for other hosts."""
+    beat_limit = now - timedelta(seconds=config.heartbeat_timeout)
+    judged = []
+    for w in workers:
+        if w["hostname"] == config.hostname:
+            is_alive = processes.alive(w["pid"])
+            why = f"pid {w['pid']} is not running on this host"
+        else:
+            is_alive = w["last_seen"] >= beat_limit
+            why = f"silent since {w['last_seen']:%Y-%m-%d %H:%M:%S} UTC"
+        judged.append({**w, "age_s": _age(w["last_seen"], now), "alive": is_alive,
+                       "dead": None if is_alive else why})
+    return judged
+
+
+def dead_workers(judged: list[dict[str, Any]]) -> dict[str, str]:
+    """Name to why, of the workers ``judge_workers`` found dead."""
+    return {w["name"]: w["dead"] for w in judged if w["dead"]}
+
+
 def reset_stalled(store: Store, config: Config) -> list[dict[str, Any]]:
     """Move every stalled job to ``error`` with the reason; returns those moved."""
-    moved = []
-    for row in stalled(store.tracked(state=State.RUNNING.value, limit=None), config, utcnow()):
+    moved, now = [], utcnow()
+    dead = dead_workers(judge_workers(store.workers(), config, now))
+    for row in stalled(store.tracked(state=State.RUNNING.value, limit=None), config, now, dead):
         if store.reset_stalled(row["id"], f"stalled: {row['reason']}"):
             moved.append(row)
     return moved
 
 
 def resend(store: Store, config: Config, state_id: int) -> int:
-    """Re-enqueue a job in ``error``; returns its new queue id."""
+    """Re-enqueue a job in ``error``; returns its new queue id (at the back of its strand)."""
     row = store.get_tracked(state_id)
-    job_id = store.reenqueue_tracked(state_id, (State.ERROR,), config.hostname)
-    if job_id is None:
+    done = store.reenqueue_tracked(state_id, (State.ERROR,), config.hostname)
+    if done is None:
         raise DJError(f"tracked job {state_id} is {row['state']}, not error; only errored jobs are resent")
-    return job_id
+    return done.job_id
 
 
 def delete(store: Store, state_id: int) -> None:
     store.delete_tracked(state_id)
 
 
-def daemon_state(config: Config, live_workers_here: int) -> dict[str, Any]:
-    """Whether the daemon runs on this host: systemd's view where systemd runs, else the pidfile,
-    else (a foreground ``delayed_job run``) live heartbeats of this host's workers."""
-    if shutil.which("systemctl") and os.path.isdir("/run/systemd/system"):
-        result = subprocess.run(["systemctl", "is-active", "delayed_job"], capture_output=True, text=True)
-        state = result.stdout.strip() or "unknown"
-        return {"manager": "systemd", "state": state, "running": state in ("active", "reloading")}
+def systemd_state() -> dict[str, Any] | None:
+    """systemd's view of the unit (active, and its MainPID alive), where systemd is PID 1,
+    ``systemctl`` is installed and the unit exists; None elsewhere (containers, init.d hosts)."""
+    if not (shutil.which("systemctl") and os.path.isdir("/run/systemd/system")):
+        return None
+    result = subprocess.run(["systemctl", "show", "-p", "LoadState", "-p", "ActiveState", "-p", "MainPID",
+                             "delayed_job"], capture_output=True, text=True)
+    shown = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
+    if shown.get("LoadState", "not-found") == "not-found":
+        return None
+    state, pid = shown.get("ActiveState", "unknown"), int(shown.get("MainPID", "0") or 0)
+    running = state in ("active", "reloading") and pid > 0 and processes.alive(pid)
+    return {"manager": "systemd", "state": f"{state} (MainPID {pid})", "running": running}
+
+
+def daemon_state(config: Config, workers_here: list[dict[str, Any]]) -> dict[str, Any]:
+    """Whether the daemon runs on this host, from what this host knows at once: systemd where it
+    runs, else the pidfile (init.d mode), else (a foreground ``delayed_job run``, which writes
+    none) whether any of this host's registered worker processes is alive."""
+    by_systemd = systemd_state()
+    if by_systemd is not None:
+        return by_systemd
     code, line = daemonize.status(config.pidfile)
-    if code != daemonize.LSB_RUNNING and live_workers_here:
-        return {"manager": "heartbeats", "state": f"{live_workers_here} live worker(s) on this host",
-                "running": True}
-    return {"manager": "pidfile", "state": line, "running": code == daemonize.LSB_RUNNING}
+    if code != daemonize.LSB_STOPPED:
+        return {"manager": "pidfile", "state": line, "running": code == daemonize.LSB_RUNNING}
+    live = sum(1 for w in workers_here if w["alive"])
+    if live:
+        return {"manager": "worker pids", "state": f"{live} worker process(es) alive on this host", "running": True}
+    return {"manager": "pidfile", "state": line + " (no pidfile, no live worker process on this host)",
+            "running": False}
 
 
 def status(store: Store, config: Config) -> dict[str, Any]:
@@ -135,21 +191,20 @@ def status(store: Store, config: Config) -> dict[str, Any]:
     now = utcnow()
     running = store.tracked(state=State.RUNNING.value, limit=None)
     parked = [row for state in PARKED for row in store.tracked(state=state.value, limit=None)]
-    beat_limit = now - timedelta(seconds=config.heartbeat_timeout)
-    workers = [{**w, "age_s": _age(w["last_seen"], now), "alive": w["last_seen"] >= beat_limit}
-               for w in store.workers()]
-    live_here = sum(1 for w in workers if w["alive"] and w["hostname"] == config.hostname)
+    workers = judge_workers(store.workers(), config, now)
+    gone = stalled(running, config, now, dead_workers(workers))
+    gone_ids = {r["id"] for r in gone}
     return {
         "host": config.hostname,
         "database": config.safe_url,
         "draining": {name: since.isoformat(timespec="seconds") for name, since in
                      sentinels.present(config.sentinel_dir).items()},
-        "daemon": daemon_state(config, live_here),
+        "daemon": daemon_state(config, [w for w in workers if w["hostname"] == config.hostname]),
         "workers": workers,
         "states": store.tracked_counts(),
         "queue": store.counts(),
-        "running": [{**r, "elapsed_s": _age(r["started_at"], now)} for r in running],
-        "stalled": stalled(running, config, now),
+        "running": [{**r, "elapsed_s": _age(r["started_at"], now)} for r in running if r["id"] not in gone_ids],
+        "stalled": gone,
         "parked": sorted(parked, key=lambda r: r["id"]),
     }
 
@@ -159,8 +214,9 @@ def _age(since: datetime | None, now: datetime) -> float | None:
 
 
 def exit_code(snapshot: dict[str, Any]) -> int:
-    """0 normal, 3 draining, 4 trouble (stalled jobs, or a daemon that should run and does not)."""
-    if snapshot["stalled"] or not snapshot["daemon"]["running"]:
+    """0 normal, 3 draining, 4 trouble: stalled jobs, a daemon that should run and does not, or
+    dead workers still registered (nobody has released what they held)."""
+    if snapshot["stalled"] or not snapshot["daemon"]["running"] or any(w["dead"] for w in snapshot["workers"]):
         return EXIT_TROUBLE
     return EXIT_DRAINING if snapshot["draining"] else EXIT_NORMAL
 

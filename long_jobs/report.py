@@ -48,8 +48,8 @@ def status_text(snap: dict[str, Any]) -> str:
     daemon = snap["daemon"]
     out.append(f"daemon: {daemon['state']} ({daemon['manager']})")
     out += ["", "workers:"] + ([f"  {w['name']:30} last seen {_seconds(w['age_s'])} ago"
-                                f"{'' if w['alive'] else '  SILENT'}"
                                 f"{'  job ' + str(w['current_job_id']) if w['current_job_id'] else ''}"
+                                f"{'  DEAD (' + w['dead'] + ')' if w['dead'] else ''}"
                                 for w in snap["workers"]] or ["  none"])
     queue = snap["queue"]
     out += ["", f"work queue: {queue['waiting']} waiting, {queue['running']} running, {queue['failed']} failed",

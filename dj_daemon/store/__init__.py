@@ -308,7 +308,8 @@ class Store(states.TrackedVerbs):
         not yet deleted, go. A worker runs a batch in ``ORDER``, so of the rest the first was
         running, and gets an attempt counted and ``error`` recorded; the others were never
         started and are only unlocked. ``completed`` None means nothing is known (another host,
-        a worker without a journal): every job it held counts as started.
+        a worker without a journal): every job it held counts as started. Every freed job keeps
+        its ``run_at``, so its place in the queue: it runs before what was enqueued after it.
         """
         now = self.clock()
 
@@ -329,7 +330,7 @@ class Store(states.TrackedVerbs):
                 attempt = literal(f"{error} (attempt ", Text) + cast(dj.c.attempts + 1, String) + ")"
                 conn.execute(update(dj).where(dj.c.id.in_(cut), dj.c.locked_by == name).ordered_values(
                     (dj.c.last_error, attempt), (dj.c.attempts, dj.c.attempts + 1), (dj.c.locked_at, None),
-                    (dj.c.locked_by, None), (dj.c.updated_at, now)))  # run_at kept: it keeps its place
+                    (dj.c.locked_by, None), (dj.c.updated_at, now)))
             return len(held)
         return self.transaction(work)
 

@@ -5,17 +5,33 @@ its own transactions, so a state never disagrees with the work queue.
 """
 from __future__ import annotations
 
+import logging
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from ..errors import UnknownJobError
 from ..job import Job, NewJob
 from ..schema import delayed_jobs as dj, tracked_jobs as tj, workers as wk
-from ..tracking import Gate, State, Tracking, parked_state
+from ..tracking import PARKED, Gate, State, Tracking, parked_state
 from .common import INSERT_JOB
+
+log = logging.getLogger(__name__)
+
+#: A state row whose ``delayed_job_id`` names its live queue row. A parked row keeps the id its
+#: queue row had (its place, see ``reenqueue``), but that row is gone, and on an old SQLite table
+#: without AUTOINCREMENT the id may have been given to another job meanwhile.
+LIVE = tj.c.state.not_in([s.value for s in PARKED])
+
+
+class Reenqueued(NamedTuple):
+    """A tracked job back in the queue: its queue id, and whether it kept the place it had."""
+
+    job_id: int
+    kept_place: bool
 
 
 def insert_tracked(conn: Connection, new: NewJob, now: datetime) -> int:
@@ -33,7 +49,7 @@ def insert_tracked(conn: Connection, new: NewJob, now: datetime) -> int:
 def set_state(conn: Connection, job_ids: list[int], state: State, now: datetime, **values: Any) -> None:
     """Move the tracked jobs behind ``job_ids`` (queue ids) to ``state``."""
     if job_ids:
-        conn.execute(update(tj).where(tj.c.delayed_job_id.in_(job_ids))
+        conn.execute(update(tj).where(tj.c.delayed_job_id.in_(job_ids), LIVE)
                      .values(state=state.value, updated_at=now, **values))
 
 
@@ -41,13 +57,15 @@ def sort_reserved(conn: Connection, jobs: list[Job], closed: frozenset[Gate], ho
                   now: datetime) -> tuple[list[Job], list[tuple[Job, State]]]:
     """Split freshly locked jobs into those to run (now ``running``) and those a gate parks.
 
-    A parked job leaves the work queue: its state row keeps the payload for
+    A parked job leaves the work queue: its state row keeps the payload, and
+    ``delayed_job_id`` keeps the id that is its place in its strand, for
     ``long_jobs restart``.
     """
     tracked = [job.id for job in jobs if job.strand is not None]
     if not tracked:
         return jobs, []
-    gates = dict(conn.execute(select(tj.c.delayed_job_id, tj.c.gate).where(tj.c.delayed_job_id.in_(tracked))).all())
+    gates = dict(conn.execute(select(tj.c.delayed_job_id, tj.c.gate).where(tj.c.delayed_job_id.in_(tracked), LIVE)
+                              ).all())
     run, parked = [], []
     for job in jobs:
         state = parked_state(gates[job.id], closed) if job.id in gates else None
@@ -55,31 +73,70 @@ def sort_reserved(conn: Connection, jobs: list[Job], closed: frozenset[Gate], ho
     for state in {s for _, s in parked}:
         ids = [job.id for job, s in parked if s is state]
         conn.execute(delete(dj).where(dj.c.id.in_(ids)))
-        set_state(conn, ids, state, now, hostname=host, delayed_job_id=None)
+        set_state(conn, ids, state, now, hostname=host)
     set_state(conn, [job.id for job in run if job.id in gates], State.RUNNING, now, hostname=host,
               started_at=now, finished_at=None)
     return run, parked
 
 
-def reenqueue(conn: Connection, state_id: int, from_states: tuple[State, ...], host: str, now: datetime) -> int | None:
+def reenqueue(conn: Connection, state_id: int, from_states: tuple[State, ...], host: str, now: datetime,
+              hold: str | None = None) -> Reenqueued | None:
     """Put one tracked job back in the work queue, if it is still in one of ``from_states``.
 
     The guarded UPDATE comes first: of two concurrent callers only one sees
-    a row change, so a job is enqueued once.
+    a row change, so a job is enqueued once. A parked job goes back to its
+    place (``_place``); a job in error starts afresh at the back: its strand
+    has moved on without it. ``hold`` locks the new row under that name, so
+    that no worker takes (and parks again) it before ``release_hold``.
     """
-    changed = conn.execute(
-        update(tj).where(tj.c.id == state_id, tj.c.state.in_([s.value for s in from_states]))
-        .values(state=State.ENQUEUED.value, hostname=host, updated_at=now)).rowcount
-    if not changed:
+    row = conn.execute(select(tj).where(tj.c.id == state_id)).mappings().first()
+    if row is None or State(row["state"]) not in from_states or not conn.execute(
+            update(tj).where(tj.c.id == state_id, tj.c.state == row["state"])
+            .values(state=State.ENQUEUED.value, hostname=host, updated_at=now)).rowcount:
         return None
-    row = conn.execute(select(tj).where(tj.c.id == state_id)).mappings().one()
-    if row["delayed_job_id"] is not None:  # a job failed for good: its kept row makes way for the new one
-        conn.execute(delete(dj).where(dj.c.id == row["delayed_job_id"], dj.c.failed_at.is_not(None)))
     tracking = Tracking(row["job_class"], row["identifier"], row["gate"])
+    if row["state"] == State.ERROR.value and row["delayed_job_id"] is not None:
+        # a job failed for good: its kept row makes way for the new one
+        conn.execute(delete(dj).where(dj.c.id == row["delayed_job_id"], dj.c.failed_at.is_not(None)))
     new = NewJob(row["payload"], row["job_class"], row["queue"], row["priority"], None, tracking)
-    job_id = conn.execute(INSERT_JOB, new.params(now)).inserted_primary_key[0]
+    values = {**new.params(now), "locked_by": hold, "locked_at": now if hold else None}
+    place = _place(conn, row, tracking.strand, hold) if row["state"] != State.ERROR.value else None
+    job_id = _insert_at(conn, values, place, row["created_at"])
     conn.execute(update(tj).where(tj.c.id == state_id).values(delayed_job_id=job_id))
-    return job_id
+    return Reenqueued(job_id, job_id == place)
+
+
+def _place(conn: Connection, row: Any, strand: str, hold: str | None) -> int | None:
+    """The queue id a parked job had, if it can have it again: not when it has none (parked
+    before ids were kept), nor when a newer job of its strand is running (a worker holds it),
+    as the old id would then let the two run at once."""
+    place = row["delayed_job_id"]
+    if place is None:
+        return None
+    overtaken = conn.execute(select(dj.c.id).where(
+        dj.c.strand == strand, dj.c.id > place, dj.c.locked_by.is_not(None),
+        dj.c.locked_by != (hold or "")).limit(1)).first()
+    if overtaken is not None:
+        log.warning("tracked job %s loses its place (job %s): job %s of its strand is running", row["id"], place,
+                    overtaken[0])
+        return None
+    return place
+
+
+def _insert_at(conn: Connection, values: dict[str, Any], place: int | None, enqueued_at: datetime) -> int:
+    """Insert the queue row back at its ``place``: its old id (its turn in its strand), and as
+    ``run_at`` the time it was first enqueued (its turn among the other jobs; the run_at it had
+    is not kept, and was that time or later). An id already taken (an old SQLite table without
+    AUTOINCREMENT gives a deleted highest id again) falls back to a new one, in a SAVEPOINT."""
+    if place is None:
+        return conn.execute(INSERT_JOB, values).inserted_primary_key[0]
+    values = {**values, "run_at": enqueued_at}
+    try:
+        with conn.begin_nested():
+            return conn.execute(INSERT_JOB, {**values, "id": place}).inserted_primary_key[0]
+    except IntegrityError:
+        log.warning("job id %s was given to another job meanwhile: re-enqueued with a new id", place)
+    return conn.execute(INSERT_JOB, values).inserted_primary_key[0]
 
 
 class TrackedVerbs:
@@ -89,7 +146,7 @@ class TrackedVerbs:
                 host: str | None = None, limit: int | None = 500) -> list[dict[str, Any]]:
         """State rows, oldest first, with the lock and heartbeat of the worker running each."""
         query = (select(tj, dj.c.locked_by, dj.c.locked_at, dj.c.attempts, wk.c.last_seen)
-                 .select_from(tj.outerjoin(dj, dj.c.id == tj.c.delayed_job_id)
+                 .select_from(tj.outerjoin(dj, (dj.c.id == tj.c.delayed_job_id) & LIVE)
                               .outerjoin(wk, wk.c.name == dj.c.locked_by))
                  .order_by(tj.c.id).limit(limit))
         for column, value in ((tj.c.identifier, identifier), (tj.c.state, state), (tj.c.hostname, host)):
@@ -109,9 +166,16 @@ class TrackedVerbs:
             raise UnknownJobError(f"no tracked job with id {state_id}")
         return dict(row)
 
-    def reenqueue_tracked(self, state_id: int, from_states: tuple[State, ...], host: str) -> int | None:
-        """One job, one transaction: back to ``enqueued`` with a fresh queue row (None if it moved on)."""
-        return self.transaction(lambda conn: reenqueue(conn, state_id, from_states, host, self.clock()))
+    def reenqueue_tracked(self, state_id: int, from_states: tuple[State, ...], host: str,
+                          hold: str | None = None) -> Reenqueued | None:
+        """One job, one transaction: back to ``enqueued`` with a queue row (None if it moved on)."""
+        return self.transaction(lambda conn: reenqueue(conn, state_id, from_states, host, self.clock(), hold))
+
+    def release_hold(self, hold: str) -> int:
+        """Let workers take the jobs ``reenqueue`` put back under ``hold``; returns how many."""
+        statement = update(dj).where(dj.c.locked_by == hold).values(locked_by=None, locked_at=None,
+                                                                   updated_at=self.clock())
+        return self.transaction(lambda conn: conn.execute(statement).rowcount)
 
     def reset_stalled(self, state_id: int, reason: str) -> bool:
         """A ``running`` job whose worker is gone goes to ``error``; its queue row is removed."""
@@ -137,7 +201,7 @@ class TrackedVerbs:
                 raise UnknownJobError(f"no tracked job with id {state_id}")
             if row[0] == State.RUNNING.value:
                 raise UnknownJobError(f"tracked job {state_id} is running; wait, or reset-stalled if its worker is gone")
-            if row[1] is not None:
+            if row[1] is not None and State(row[0]) not in PARKED:
                 conn.execute(delete(dj).where(dj.c.id == row[1]))
             conn.execute(delete(tj).where(tj.c.id == state_id))
         self.transaction(work)

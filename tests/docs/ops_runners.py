@@ -92,7 +92,7 @@ def reset_stalled(site: Site, match: re.Match[str]) -> None:
     wait_for(lambda: ops.status(site.store, site.config)["stalled"], what="the job shown stalled")
     assert ops.exit_code(ops.status(site.store, site.config)) == ops.EXIT_TROUBLE
     out = site.sh(match.string).stdout
-    assert re.match(rf"\d+ tests\.jobs:tracked_until_flag {identifier} -> error: worker testhost:\d+ silent since ",
+    assert re.match(rf"\d+ tests\.jobs:tracked_until_flag {identifier} -> error: worker testhost:\d+ is dead: pid \d+ ",
                     out) and out.endswith("\n1 stalled job(s) reset\n"), out
     assert site.tracked(identifier)["state"] == "error"
     assert site.tracked(identifier)["last_error"].startswith("stalled: worker testhost:")
