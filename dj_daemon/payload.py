@@ -10,7 +10,8 @@ Handler shapes (never pickle or YAML):
 
 Arguments are JSON values; an SQLAlchemy ORM instance anywhere in them is
 stored as a record reference and loaded fresh when the job runs. Every
-import path is checked against the allow-list *before* it is imported.
+import path is checked against the allow-list *before* it is imported, and
+every attribute after the colon must stay inside it (``resolve``).
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import json
 import math
 import sys
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any, Callable, Mapping, NamedTuple
 
 from . import records
@@ -38,13 +40,20 @@ class Encoded(NamedTuple):
 
 
 @functools.lru_cache(maxsize=1024)
-def is_allowed(path: str, allowed: tuple[str, ...]) -> bool:
-    """True when the module of ``path`` ("pkg.mod:name") is under an allowed prefix.
+def module_allowed(module: str | None, allowed: tuple[str, ...]) -> bool:
+    """True when ``module`` is an allowed module or inside one (``"*"`` allows all).
 
-    Cached: every enqueue asks it of the same few paths, and so does every job run.
+    Cached: every enqueue and every job run asks it of the same few modules.
     """
-    module = path.partition(":")[0]
+    if module is None:
+        return "*" in allowed
     return any(p == "*" or module == p or module.startswith(p + ".") for p in allowed)
+
+
+def home_of(obj: Any) -> str | None:
+    """The module that defined ``obj``: a function's or class's own (a method's is its class's
+    module; a ``functools.wraps`` wrapper copies it), else its class's, for an instance."""
+    return getattr(obj, "__module__", None)
 
 
 def path_of(obj: Any) -> str:
@@ -57,20 +66,72 @@ def path_of(obj: Any) -> str:
     return f"{module}:{qualname}"
 
 
-def resolve(path: str, allowed: tuple[str, ...], error: type[Exception] = DeserializationError) -> Any:
-    """Import ``pkg.mod:qual.name``, refusing modules outside the allow-list unimported."""
+def resolve(path: str, allowed: tuple[str, ...], error: type[Exception] = DeserializationError,
+            home: Callable[[Any], str | None] = home_of) -> Any:
+    """Import ``pkg.mod:qual.name`` without leaving the allowed modules.
+
+    The module, and names that are private or dunder (``__globals__``), are
+    refused before anything is imported. Then the qualified name is walked one
+    attribute at a time, and each step must stay inside: a module imported by
+    an allowed one (``myapp.jobs:os.system``) and an object defined elsewhere
+    (``myapp.jobs:loads`` after ``from json import loads``; ``home`` says where
+    an object was defined) are refused, so a stored row cannot reach past the
+    code the operator allowed.
+    """
     if not isinstance(path, str) or ":" not in path:
         raise error(f"malformed import path {path!r}")
-    if not is_allowed(path, allowed):
-        raise error(f"module of {path} is not in allowed_modules")
     module_name, _, qualname = path.partition(":")
+    refusal = _refused_unimported(module_name, qualname, allowed)
+    if refusal:
+        raise error(refusal)
     try:
         obj: Any = sys.modules.get(module_name) or importlib.import_module(module_name)
-        for part in qualname.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError, ValueError) as exc:
+        for step in qualname.split("."):
+            obj = getattr(obj, step)
+            refusal = _outside(obj, allowed, home)
+            if refusal:
+                raise error(f"{path} is refused: {step} {refusal}")
+    except (ImportError, AttributeError, ValueError, TypeError) as exc:  # TypeError: "..relative"
         raise error(f"cannot import {path}: {exc}") from None
     return obj
+
+
+@functools.lru_cache(maxsize=1024)
+def _refused_unimported(module: str, qualname: str, allowed: tuple[str, ...]) -> str:
+    """Why ``module:qualname`` is refused before anything is imported: a module outside the
+    list, or a private or dunder step; empty when it is not.
+
+    Cached, as every job asks it of the same few paths: the answer depends on
+    the arguments only, so a refusal never outlives the allow-list it came from.
+    """
+    if not module_allowed(module, allowed):
+        return f"module of {module}:{qualname} is not in allowed_modules"
+    if qualname.startswith("_") or "._" in qualname:
+        step = next(step for step in qualname.split(".") if step.startswith("_"))
+        return f"{module}:{qualname} is refused: {step} is private"
+    return ""
+
+
+def _outside(obj: Any, allowed: tuple[str, ...], home: Callable[[Any], str | None]) -> str:
+    """Why ``obj``, reached by one step, leaves the allowed modules; empty when it does not."""
+    if isinstance(obj, ModuleType):
+        return "is a module (name a module before the colon only)"
+    module = home(obj)
+    if not module_allowed(module, allowed):
+        return f"is defined in {module or 'no module'}, which is not in allowed_modules"
+    return ""
+
+
+def _public_method(receiver: Any, name: str, allowed: tuple[str, ...], error: type[Exception]) -> Any:
+    """``receiver.name``, refused unless public, callable and defined in an allowed module
+    (a method inherited from a class defined elsewhere is outside)."""
+    method = getattr(receiver, name, None)
+    if not callable(method) or name.startswith("_"):
+        raise error(f"{type(receiver).__name__} has no public method {name!r}")
+    refusal = _outside(method, allowed, home_of)
+    if refusal:
+        raise error(f"{type(receiver).__name__}.{name} is refused: {name} {refusal}")
+    return method
 
 
 def encode_call(target: Any, args: tuple, kwargs: dict, allowed: tuple[str, ...]) -> Encoded:
@@ -88,8 +149,7 @@ def encode_call(target: Any, args: tuple, kwargs: dict, allowed: tuple[str, ...]
 
 def encode_method(receiver: Any, method: str, args: tuple, kwargs: dict, allowed: tuple[str, ...]) -> Encoded:
     """The handler for ``receiver.method(*args, **kwargs)``."""
-    if not callable(getattr(receiver, method, None)):
-        raise EnqueueError(f"{type(receiver).__name__} has no method {method!r}")
+    _public_method(receiver, method, allowed, EnqueueError)
     if records.is_record(receiver):
         encoded = encode_value(receiver, allowed)
     else:
@@ -100,9 +160,12 @@ def encode_method(receiver: Any, method: str, args: tuple, kwargs: dict, allowed
 
 
 def _checked_path(obj: Any, allowed: tuple[str, ...]) -> str:
+    """``obj``'s path, refused now where a worker with the same allow-list would refuse its name."""
     path = path_of(obj)
-    if not is_allowed(path, allowed):
-        raise EnqueueError(f"module of {path} is not in allowed_modules {list(allowed)}")
+    module, _, qualname = path.partition(":")
+    refusal = _refused_unimported(module, qualname, allowed)
+    if refusal:
+        raise EnqueueError(refusal)
     return path
 
 
@@ -195,9 +258,7 @@ def _decode_call(data: Any, allowed: tuple[str, ...], load: Loader, records: boo
             raise DeserializationError(f"{data['target']} is not callable")
         return Call(function, args, kwargs, function, str(data["target"]))
     receiver = _decode_receiver(data["receiver"], allowed, load)
-    method = getattr(receiver, str(data["method"]), None)
-    if not callable(method) or str(data["method"]).startswith("_"):
-        raise DeserializationError(f"{type(receiver).__name__} has no public method {data['method']!r}")
+    method = _public_method(receiver, str(data["method"]), allowed, DeserializationError)
     return Call(method, args, kwargs, receiver, name_of(data))
 
 
@@ -222,6 +283,8 @@ def decode_value(value: Any, allowed: tuple[str, ...], load: Loader) -> Any:
     if isinstance(value, dict):
         if RECORD_KEY in value:
             cls = resolve(value[RECORD_KEY], allowed)
+            if not records.is_record_class(cls):
+                raise DeserializationError(f"{value[RECORD_KEY]} is not a mapped ORM class")
             return load(cls, list(value["pk"]))
         return {k: decode_value(v, allowed, load) for k, v in value.items()}
     return value

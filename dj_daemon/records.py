@@ -28,6 +28,13 @@ def is_record(obj: Any) -> bool:
     return _state(obj) is not None
 
 
+def is_record_class(cls: Any) -> bool:
+    """True for an SQLAlchemy-mapped class: the only kind a stored record reference may name."""
+    from sqlalchemy import inspect
+
+    return isinstance(cls, type) and getattr(inspect(cls, raiseerr=False), "mapper", None) is not None
+
+
 def reference(obj: Any) -> dict[str, Any]:
     """``{"__dj_record__": "pkg.mod:Class", "pk": [...]}`` for a persistent instance."""
     identity = _state(obj).identity

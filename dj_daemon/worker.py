@@ -45,7 +45,10 @@ class Stats:
 
 
 def format_error(exc: BaseException) -> str:
-    """``Class: message`` then the traceback, trimmed from the top to fit the column."""
+    """``Class: message`` then the traceback, trimmed from the top to fit the column; one line
+    for a handler refused or malformed, whose traceback would show our decoding, not the job."""
+    if isinstance(exc, DeserializationError):
+        return " ".join(f"{type(exc).__name__}: {exc}".splitlines())[:MAX_ERROR_CHARS]
     text = f"{type(exc).__name__}: {exc}\n" + "".join(traceback.format_tb(exc.__traceback__))
     return text if len(text) <= MAX_ERROR_CHARS else text[:200] + "\n...\n" + text[-(MAX_ERROR_CHARS - 210):]
 

@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from dj_daemon.schema import results as rt
+from dj_daemon.schema import delayed_jobs as dj, results as rt
 from dj_daemon.store import results
 from tests.jobs import runs
 from tests.process.daemon import wait_for
@@ -156,6 +156,26 @@ def test_a_task_outside_allowed_modules_fails_at_once(project, tasks, tmp_path: 
     (error,) = result.errors
     assert error.exception_class_path == "dj_daemon.errors.DeserializationError"
     assert "tests.django.taskapp.tasks:record is not in allowed_modules" in error.traceback
+
+
+def test_a_task_only_imported_into_an_allowed_module_is_refused(project, tasks, tmp_path: Path) -> None:
+    """A row that names a task through a module that merely imported it: refused, never run."""
+    from django.tasks import TaskResultStatus
+
+    touch, proof = project.task(tasks.touch).using(queue_name="mail"), tmp_path / "touched"
+    enqueued = touch.enqueue(str(proof))
+    forged = project.store.get(job_id(enqueued)).handler.replace(
+        '"tests.django.elsewhere:touch"', '"tests.django.taskapp.tasks:touch"')
+    project.store.transaction(lambda conn: conn.execute(
+        update(dj).where(dj.c.id == job_id(enqueued)).values(handler=forged)))
+    done = project.workoff("--queues", "mail",
+                           DJ_ALLOWED_MODULES="dj_daemon.contrib.django,tests.django.taskapp.tasks")
+    assert done.returncode == 1, done.stdout + done.stderr
+    job = project.store.get(job_id(enqueued))
+    assert job.failed_at is not None and job.attempts == 1 and not proof.exists()
+    assert job.last_error == ("DeserializationError: tests.django.taskapp.tasks:touch is refused: touch is "
+                              "defined in tests.django.elsewhere, which is not in allowed_modules")
+    assert touch.get_result(enqueued.id).status == TaskResultStatus.FAILED
 
 
 def test_url_option_uses_a_queue_of_its_own(project, daemon, tasks) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib
 import io
+import json
 import signal
 import subprocess
 import tokenize
@@ -14,6 +15,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from dj_daemon.api import Queue
+from dj_daemon.job import NewJob
+from dj_daemon.worker import Worker
+from tests import jobs
 from tests.conftest import bin_path
 from tests.faults import jobs as fjobs
 from tests.faults.conftest import Ledger, dialect_of, report_figure, wait_until
@@ -82,6 +86,49 @@ def test_allow_list_is_enforced_when_the_job_runs(config, store, subprocess_env,
     assert job.last_error.startswith("DeserializationError: module of tests.side_effect_module:run is not in "
                                      "allowed_modules")
     assert ledger.ends["allowed"] and allowed not in [j.id for j in store.jobs()]
+
+
+def hostile_handlers(folder: Path) -> dict[str, dict]:
+    """Rows that name an allowed module, then walk to code it only imported; each would create a file."""
+    proof = {name: str(folder / f"{name}.proof") for name in ("module", "imported", "partial", "attribute",
+                                                              "dunder")}
+    return {
+        "module": {"target": "tests.jobs:os.system", "args": [f"touch {proof['module']}"]},
+        "imported": {"target": "tests.reach:system", "args": [f"touch {proof['imported']}"]},
+        "partial": {"target": "tests.reach:shell", "args": [f"touch {proof['partial']}"]},
+        "attribute": {"target": "tests.reach:Helper.popen", "args": [["touch", proof["attribute"]]]},
+        "dunder": {"target": "tests.reach:Helper.method.__globals__.get", "args": ["os"]},
+    }
+
+
+@pytest.mark.parametrize("db_url", ["sqlite", "mysql"], indirect=True)
+def test_a_row_cannot_walk_out_of_the_allowed_modules(config, store, tmp_path: Path) -> None:
+    """A real worker meets rows written straight into ``delayed_jobs``: none runs, each fails for good."""
+    config = config.replace(allowed_modules=("tests.jobs", "tests.reach"), max_attempts=5)
+    hostile = {name: store.insert([NewJob(json.dumps(handler), handler["target"])])[0]
+               for name, handler in hostile_handlers(tmp_path).items()}
+    side = str(tmp_path / "runs.txt")
+    Queue(config, store).enqueue(jobs.record, side, "allowed")
+    stats = Worker(config, store, name="testhost:1").run(exit_when_empty=True)
+    assert (stats.succeeded, stats.failed) == (1, len(hostile)) and jobs.runs(side) == ["allowed"]
+    assert sorted(p.name for p in tmp_path.glob("*.proof")) == []
+    for name, job_id in hostile.items():
+        job = store.get(job_id)
+        assert job.failed_at is not None and job.attempts == 1 and job.locked_by is None, name
+        assert job.last_error.startswith(f"DeserializationError: {job.name} is refused: "), job.last_error
+        assert "\n" not in job.last_error, job.last_error
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_enqueue_command_refuses_a_path_that_walks_out(config, store, subprocess_env, tmp_path: Path) -> None:
+    proof = tmp_path / "cli.proof"
+    result = subprocess.run([bin_path("delayed_job"), "enqueue", "tests.jobs:os.system", f'["touch {proof}"]'],
+                            env={**subprocess_env, "DJ_ALLOWED_MODULES": "tests.jobs"},
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 and result.stdout == ""
+    assert result.stderr == ("delayed_job: error: Invalid value: tests.jobs:os.system is refused: os is a module "
+                             "(name a module before the colon only)\n")
+    assert store.jobs() == [] and not proof.exists()
 
 
 PASSWORD = "S3cret-xyz"

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
 from dj_daemon import payload
 from dj_daemon.errors import DeserializationError, EnqueueError
-from tests import jobs
+from tests import jobs, reach
 
 ALLOWED = ("tests",)
 
@@ -93,12 +94,97 @@ def test_disallowed_module_is_never_imported(tmp_path, monkeypatch) -> None:
     assert not trace.exists()
 
 
-@pytest.mark.parametrize("path, allowed, ok", [
-    ("app.jobs:f", ("app",), True), ("app:f", ("app",), True), ("apple:f", ("app",), False),
-    ("app.jobs:f", ("app.jobs",), True), ("os:system", ("*",), True), ("os:system", (), False),
+REACH = ("tests.reach",)
+
+
+@pytest.mark.parametrize("path, why", [
+    ("tests.reach:os.system", "os is a module"),
+    ("tests.reach:subprocess.Popen", "subprocess is a module"),
+    ("tests.reach:system", "system is defined in posix, which is not in allowed_modules"),
+    ("tests.reach:loads", "loads is defined in json,"),
+    ("tests.reach:Popen", "Popen is defined in subprocess"),
+    ("tests.reach:record", "record is defined in tests.jobs"),
+    ("tests.reach:shell", "shell is defined in functools"),
+    ("tests.reach:Helper.popen", "popen is defined in subprocess"),
+    ("tests.reach:Decoder.decode", "decode is defined in json.decoder"),
+    ("tests.reach:mailer.send.__func__", "__func__ is private"),
+    ("tests.reach:Helper.__init__", "__init__ is private"),
+    ("tests.reach:Helper.method.__globals__", "__globals__ is private"),
+    ("tests.reach:mailer.__class__", "__class__ is private"),
+    ("tests.reach:__builtins__", "__builtins__ is private"),
 ])
-def test_allow_list_is_a_module_prefix(path, allowed, ok) -> None:
-    assert payload.is_allowed(path, allowed) is ok
+def test_a_path_cannot_walk_out_of_the_allowed_modules(path, why) -> None:
+    """The module part is allowed; every step after it must stay inside too."""
+    with pytest.raises(DeserializationError) as info:
+        payload.resolve(path, REACH)
+    assert str(info.value).startswith(f"{path} is refused: {why}")
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("path, expected", [
+    ("tests.reach:Helper", reach.Helper), ("tests.reach:Helper.method", reach.Helper.method),
+    ("tests.reach:Helper.static", reach.Helper.static), ("tests.reach:Helper.klass", reach.Helper.klass),
+    ("tests.reach:mailer", reach.mailer), ("tests.reach:mailer.send", reach.mailer.send),
+    ("tests.reach:Decoder", reach.Decoder),
+])
+def test_what_an_allowed_module_defines_is_reached(path, expected) -> None:
+    assert payload.resolve(path, REACH) == expected
+
+
+def test_a_refusal_depends_on_the_list_asked_not_on_an_earlier_answer() -> None:
+    with pytest.raises(DeserializationError, match="record is defined in tests.jobs"):
+        payload.resolve("tests.reach:record", REACH)
+    assert payload.resolve("tests.reach:record", (*REACH, "tests.jobs")) is jobs.record
+    with pytest.raises(DeserializationError, match="record is defined in tests.jobs"):
+        payload.resolve("tests.reach:record", REACH)
+
+
+@pytest.mark.parametrize("path", ["tests.reach:print", "..reach:Helper", ":Helper", "tests.reach:",
+                                  "tests.reach:Helper."])
+def test_what_cannot_be_imported_is_one_line(path) -> None:
+    """Builtins are not module attributes; a relative or empty name is not an import path."""
+    with pytest.raises(DeserializationError, match=f"cannot import {re.escape(path)}: .") as info:
+        payload.resolve(path, ("*",))
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("handler, why", [
+    ({"target": "tests.reach:os.system", "args": ["true"]}, "os is a module"),
+    ({"target": "tests.reach:mailer.send.__globals__"}, "__globals__ is private"),
+    ({"receiver": {"__dj_object__": "tests.reach:Popen", "attrs": {}}, "method": "wait"},
+     "Popen is defined in subprocess"),
+    ({"receiver": {"__dj_object__": "tests.reach:os.PathLike", "attrs": {}}, "method": "x"}, "os is a module"),
+    ({"receiver": {"__dj_object__": "tests.reach:Decoder", "attrs": {}}, "method": "decode", "args": ["1"]},
+     "Decoder.decode is refused: decode is defined in json.decoder"),
+    ({"target": "tests.reach:Helper.static", "args": [{"__dj_record__": "tests.reach:Popen", "pk": [1]}]},
+     "Popen is defined in subprocess"),
+    ({"target": "tests.reach:Helper.static", "args": [{"__dj_record__": "tests.reach:Helper", "pk": [1]}]},
+     "tests.reach:Helper is not a mapped ORM class"),
+], ids=["target", "dunder", "receiver class", "receiver via module", "inherited method", "record class",
+        "record not mapped"])
+def test_a_handler_that_walks_out_is_refused_before_anything_runs(handler, why) -> None:
+    with pytest.raises(DeserializationError, match=re.escape(why)):
+        payload.decode(json.dumps(handler), REACH, no_records)
+
+
+def test_refused_at_enqueue_as_a_worker_would_refuse_it() -> None:
+    """A private target would be refused at run time, so it is refused at enqueue, not queued to fail."""
+    with pytest.raises(EnqueueError, match="tests.jobs:_photo_sessions is refused: _photo_sessions is private"):
+        payload.encode_call(jobs._photo_sessions, ("sqlite://",), {}, ALLOWED)
+    with pytest.raises(EnqueueError, match="Decoder.decode is refused: decode is defined in json.decoder"):
+        payload.encode_method(reach.Decoder(), "decode", ("1",), {}, REACH)
+    with pytest.raises(EnqueueError, match="Newsletter has no public method '__init__'"):
+        payload.encode_method(jobs.Newsletter("/p", "hi", []), "__init__", ("/p", "hi", []), {}, ALLOWED)
+    assert payload.encode_call(reach.Helper.static, (), {}, REACH).name == "tests.reach:Helper.static"
+
+
+@pytest.mark.parametrize("module, allowed, ok", [
+    ("app.jobs", ("app",), True), ("app", ("app",), True), ("apple", ("app",), False),
+    ("app.jobs", ("app.jobs",), True), ("os", ("*",), True), ("os", (), False),
+    (None, ("app",), False), (None, ("*",), True),
+])
+def test_allow_list_is_a_module_prefix(module, allowed, ok) -> None:
+    assert payload.module_allowed(module, allowed) is ok
 
 
 @pytest.mark.parametrize("receiver", [{"x": 1}, [1, 2], "text", 5, None])

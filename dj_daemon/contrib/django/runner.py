@@ -3,7 +3,8 @@
 ``DelayedJobBackend.enqueue`` queues ``TaskRun(...).perform(*args, **kwargs)``,
 and the daemon runs it like any job, so ``dj_daemon.contrib.django`` must be
 in its ``allowed_modules``. ``TaskRun`` then imports the task only if the
-task's own module passes the same list (the worker's, from ``job.current()``);
+task's own module passes the same list (the worker's, from ``job.current()``),
+and takes it only if the task's function was defined there too;
 a task refused, not importable, or without Django settings fails for good at
 once. The result row follows the job: RUNNING as an attempt starts,
 SUCCESSFUL with the return value; each failed attempt's error is added (the
@@ -52,7 +53,7 @@ class TaskRun:
 
     def task_for(self, allowed: tuple[str, ...]) -> Task:
         """The task as enqueued, imported only if its module is in ``allowed``."""
-        task = payload.resolve(self.task, allowed)
+        task = payload.resolve(self.task, allowed, home=_home)
         if not isinstance(task, Task):
             raise DeserializationError(f"{self.task} is not a Django task")
         run_after = self.using.get("run_after")
@@ -100,6 +101,11 @@ class TaskRun:
         backend = self._backend
         backend.database.transaction(lambda conn: results.finish(
             conn, self.result_id(job.id), job, status, utcnow(), backend.result_ttl, **outcome))
+
+
+def _home(obj: Any) -> str | None:
+    """Where ``obj`` was defined; a task where its function was (``Task`` itself is Django's)."""
+    return payload.home_of(obj.func if isinstance(obj, Task) else obj)
 
 
 def _setup_django() -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.tasks import TaskContext, task
 
+from tests.django.elsewhere import touch  # noqa: F401  (defined outside taskapp.tasks)
 from tests.jobs import record as append
 
 
