@@ -139,11 +139,12 @@ def status(store: Store, config: Config) -> dict[str, Any]:
     workers = [{**w, "age_s": _age(w["last_seen"], now), "alive": w["last_seen"] >= beat_limit}
                for w in store.workers()]
     live_here = sum(1 for w in workers if w["alive"] and w["hostname"] == config.hostname)
+    found = sentinels.present(config.sentinel_dir)
     return {
         "host": config.hostname,
         "database": config.safe_url,
-        "draining": {name: since.isoformat(timespec="seconds") for name, since in
-                     sentinels.present(config.sentinel_dir).items()},
+        "draining": {name: s.since and s.since.isoformat(timespec="seconds") for name, s in found.items()},
+        "odd_sentinels": {name: s.kind for name, s in found.items() if not s.regular},
         "daemon": daemon_state(config, live_here),
         "workers": workers,
         "states": store.tracked_counts(),
