@@ -12,7 +12,6 @@ from __future__ import annotations
 import configparser
 import dataclasses
 import difflib
-import logging
 import math
 import os
 import re
