@@ -29,6 +29,7 @@ HOLD_FILE = "hold-submissions.txt"
 FILES = {Gate.DEFER: DEFER_FILE, Gate.HOLD: HOLD_FILE}
 KINDS = ((stat.S_ISREG, "file"), (stat.S_ISLNK, "symlink"), (stat.S_ISDIR, "folder"), (stat.S_ISFIFO, "fifo"),
          (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "device"), (stat.S_ISBLK, "device"))
+UNREADABLE = "path lstat cannot read"  # a folder we may not search, a link loop: counts as present
 
 
 class SentinelError(DJError):
@@ -40,7 +41,7 @@ class Sentinel:
     """One entry found at a sentinel's name: its kind and, when it could be looked at, its time."""
 
     name: str
-    kind: str  # "file" (as drain writes it), "symlink", "folder", "fifo", "socket", "device", "unreadable"...
+    kind: str  # "file" (as drain writes it), a word of KINDS, "special file" or UNREADABLE
     since: datetime | None
 
     @property
@@ -55,7 +56,7 @@ def find(folder: str, name: str) -> Sentinel | None:
     except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError:
-        return Sentinel(name, "unreadable", None)
+        return Sentinel(name, UNREADABLE, None)
     kind = next((word for test, word in KINDS if test(info.st_mode)), "special file")
     return Sentinel(name, kind, datetime.fromtimestamp(info.st_mtime, timezone.utc))
 

@@ -42,7 +42,7 @@ def test_a_folder_that_cannot_be_looked_into_closes_both_gates(tmp_path: Path) -
     loop = tmp_path / "loop"
     loop.symlink_to(loop)  # lstat(loop/defer_jobs.txt) fails with ELOOP: we cannot know, so we drain
     assert closed_gates(str(loop)) == {Gate.DEFER, Gate.HOLD}
-    assert {s.kind for s in present(str(loop)).values()} == {"unreadable"}
+    assert {s.kind for s in present(str(loop)).values()} == {"path lstat cannot read"}
     assert closed_gates(str(tmp_path / "absent")) == frozenset()  # no folder: no sentinel
 
 
