@@ -11,12 +11,15 @@ from typing import Any
 
 import click
 
-from . import console, daemonize, log
+from . import console, daemonize, log, metrics
 from .api import Queue
 from .config import Config
+from .errors import DatabaseError
 from .job import Job
 from .payload import resolve
+from .pools import pools_of
 from .store import Store, open_store
+from .store.sqlite import missing_file
 from .supervisor import Supervisor
 from .worker import Worker
 
@@ -62,8 +65,18 @@ def db_init(ctx: click.Context) -> None:
 @cli.command()
 @click.pass_context
 def check(ctx: click.Context) -> None:
-    """Validate the config and reach the database, without running anything."""
+    """Validate the config, pools and metrics client and read the queue, without changing anything.
+
+    Whatever the daemon would refuse at start is refused here. A SQLite file
+    that does not exist is reported, not created (connecting would create it).
+    """
     config = console.config_from(ctx)
+    pools_of(config)
+    metrics.require_client(config)
+    missing = missing_file(config.url)
+    if missing is not None:
+        raise DatabaseError(f"database file {missing} of {config.safe_url} does not exist "
+                            "(create it and the tables with `delayed_job db init`)")
     counts = _store(config).counts()
     click.echo(f"config ok; {config.safe_url}: {counts['waiting']} waiting, "
                f"{counts['running']} running, {counts['failed']} failed")

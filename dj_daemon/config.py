@@ -12,7 +12,9 @@ from __future__ import annotations
 import configparser
 import dataclasses
 import difflib
+import math
 import os
+import re
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,44 +42,89 @@ def _optional_int(text: str) -> int | None:
     return int(text) if text.strip() else None
 
 
+DAY = 86400.0
+#: The longest duration a setting may name: ``setitimer`` refuses about 9.2e9 s and
+#: ``now - timedelta`` leaves the calendar near 3e11 s; ten years is far inside both.
+DECADE = 3650 * DAY
+INT32 = 2**31 - 1  # attempts and priority are INTEGER columns
+LONGTEXT = 2**32 - 1  # the largest handler MySQL stores
+MAX_BATCH = 1000  # one bound parameter per id: SQLite takes 32766 at most, PostgreSQL 65535
+MAX_WORKERS = 1000  # a fork and a database connection each
+PID_DIGITS = 7  # Linux pid_max is at most 4194304
+NAME_LENGTH = 255  # locked_by and delayed_job_workers.name are VARCHAR(255), holding "host:pid"
+HOSTNAME = re.compile(r"[A-Za-z0-9_.-]+")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The finite values a numeric setting may take; ``above`` excludes ``low`` itself."""
+
+    low: float
+    high: float | None = None
+    above: bool = False
+
+    def admits(self, value: float) -> bool:
+        if not math.isfinite(value) or value < self.low or (self.above and value == self.low):
+            return False
+        return self.high is None or value <= self.high
+
+    def describe(self) -> str:
+        low = f"above {number(self.low)}" if self.above else f"at least {number(self.low)}"
+        if self.high is None:
+            return f"finite and {low}" if isinstance(self.low, float) else low
+        return f"{low} and at most {_amount(self.high)}"
+
+
+def number(value: float) -> str:
+    """A value as people write it: 315360000 and 0.5, not 3.1536e+08 and 0.500."""
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:g}"
+
+
+def _amount(value: float) -> str:
+    """``value``, with its length in days or years when it is one of the long durations."""
+    return number(value) + {DECADE: " s (10 years)", DAY: " s (1 day)"}.get(value, "")
+
+
 @dataclass(frozen=True)
 class Setting:
-    """Where a setting lives and how its text becomes a value."""
+    """Where a setting lives, how its text becomes a value, and (for numbers) its range."""
 
     section: str
     parse: Callable[[str], Any]
     env: str
+    bounds: Bounds | None = None
 
 
 SETTINGS: dict[str, Setting] = {
     "url": Setting("database", str, "DJ_DATABASE_URL"),
     "password_file": Setting("database", str, "DJ_PASSWORD_FILE"),
     "allowed_modules": Setting("jobs", _list, "DJ_ALLOWED_MODULES"),
-    "max_attempts": Setting("jobs", int, "DJ_MAX_ATTEMPTS"),
-    "max_run_time": Setting("jobs", float, "DJ_MAX_RUN_TIME"),
-    "backoff_scale": Setting("jobs", float, "DJ_BACKOFF_SCALE"),
-    "max_payload_bytes": Setting("jobs", int, "DJ_MAX_PAYLOAD_BYTES"),
+    "max_attempts": Setting("jobs", int, "DJ_MAX_ATTEMPTS", Bounds(1, INT32)),
+    "max_run_time": Setting("jobs", float, "DJ_MAX_RUN_TIME", Bounds(0, DECADE, above=True)),
+    "backoff_scale": Setting("jobs", float, "DJ_BACKOFF_SCALE", Bounds(0.0)),
+    "max_payload_bytes": Setting("jobs", int, "DJ_MAX_PAYLOAD_BYTES", Bounds(1, LONGTEXT)),
     "session_factory": Setting("jobs", str, "DJ_SESSION_FACTORY"),
     "queues": Setting("worker", _list, "DJ_QUEUES"),
-    "min_priority": Setting("worker", _optional_int, "DJ_MIN_PRIORITY"),
-    "max_priority": Setting("worker", _optional_int, "DJ_MAX_PRIORITY"),
-    "sleep_delay": Setting("worker", float, "DJ_SLEEP_DELAY"),
-    "batch_size": Setting("worker", int, "DJ_BATCH_SIZE"),
-    "max_jobs": Setting("worker", int, "DJ_MAX_JOBS"),
-    "max_rss": Setting("worker", int, "DJ_MAX_RSS"),
-    "workers": Setting("daemon", int, "DJ_WORKERS"),
+    "min_priority": Setting("worker", _optional_int, "DJ_MIN_PRIORITY", Bounds(-INT32 - 1, INT32)),
+    "max_priority": Setting("worker", _optional_int, "DJ_MAX_PRIORITY", Bounds(-INT32 - 1, INT32)),
+    "sleep_delay": Setting("worker", float, "DJ_SLEEP_DELAY", Bounds(0, DAY, above=True)),
+    "batch_size": Setting("worker", int, "DJ_BATCH_SIZE", Bounds(1, MAX_BATCH)),
+    "max_jobs": Setting("worker", int, "DJ_MAX_JOBS", Bounds(0)),
+    "max_rss": Setting("worker", int, "DJ_MAX_RSS", Bounds(0)),
+    "workers": Setting("daemon", int, "DJ_WORKERS", Bounds(1, MAX_WORKERS)),
     "pools": Setting("daemon", _list, "DJ_POOLS"),
-    "graceful_timeout": Setting("daemon", float, "DJ_GRACEFUL_TIMEOUT"),
-    "poll_interval": Setting("daemon", float, "DJ_POLL_INTERVAL"),
-    "heartbeat_interval": Setting("daemon", float, "DJ_HEARTBEAT_INTERVAL"),
-    "heartbeat_timeout": Setting("daemon", float, "DJ_HEARTBEAT_TIMEOUT"),
+    "graceful_timeout": Setting("daemon", float, "DJ_GRACEFUL_TIMEOUT", Bounds(0.0, DECADE)),
+    "poll_interval": Setting("daemon", float, "DJ_POLL_INTERVAL", Bounds(0, DAY, above=True)),
+    "heartbeat_interval": Setting("daemon", float, "DJ_HEARTBEAT_INTERVAL", Bounds(0, DAY, above=True)),
+    "heartbeat_timeout": Setting("daemon", float, "DJ_HEARTBEAT_TIMEOUT", Bounds(0, DECADE, above=True)),
     "hostname": Setting("daemon", str, "DJ_HOSTNAME"),
     "pidfile": Setting("daemon", str, "DJ_PIDFILE"),
     "journal_dir": Setting("daemon", str, "DJ_JOURNAL_DIR"),
     "log_file": Setting("daemon", str, "DJ_LOG_FILE"),
     "log_level": Setting("daemon", str, "DJ_LOG_LEVEL"),
     "log_format": Setting("daemon", str, "DJ_LOG_FORMAT"),
-    "metrics_port": Setting("metrics", int, "DJ_METRICS_PORT"),
+    "metrics_port": Setting("metrics", int, "DJ_METRICS_PORT", Bounds(0, 65535)),
     "metrics_address": Setting("metrics", str, "DJ_METRICS_ADDRESS"),
     "metrics_textfile": Setting("metrics", str, "DJ_METRICS_TEXTFILE"),
     "metrics_dir": Setting("metrics", str, "DJ_METRICS_DIR"),
@@ -210,31 +257,51 @@ def _suggest(word: str, choices: list[str]) -> str:
 
 
 def validate(config: Config) -> Config:
-    """Check ranges and read the password file; return the config ready to use."""
-    checks = [
-        (config.max_attempts >= 1, "max_attempts must be at least 1"),
-        (config.max_run_time > 0, "max_run_time must be positive"),
-        (config.backoff_scale >= 0, "backoff_scale must not be negative"),
-        (config.max_payload_bytes > 0, "max_payload_bytes must be positive"),
-        (config.sleep_delay > 0, "sleep_delay must be positive"),
-        (config.batch_size >= 1, "batch_size must be at least 1"),
-        (config.max_jobs >= 0, "max_jobs must not be negative"),
-        (config.max_rss >= 0, "max_rss must not be negative"),
-        (config.workers >= 1, "workers must be at least 1"),
-        (config.graceful_timeout >= 0, "graceful_timeout must not be negative"),
-        (config.poll_interval > 0, "poll_interval must be positive"),
-        (config.heartbeat_timeout > config.heartbeat_interval > 0,
-         "heartbeat_timeout must exceed heartbeat_interval, both positive"),
-        (config.log_format in ("text", "json"), "log_format must be text or json"),
-        (0 <= config.metrics_port <= 65535, "metrics_port must be a TCP port (0: no endpoint)"),
-    ]
-    for ok, message in checks:
+    """Check every value against what it later meets (timers, datetimes, columns, the host:pid
+    form); return the config with its password read in. Each problem is one ``ConfigError`` line."""
+    for key, setting in SETTINGS.items():
+        value = getattr(config, key)
+        if setting.bounds is not None and value is not None and not setting.bounds.admits(value):
+            raise ConfigError(f"{key} must be {setting.bounds.describe()}, not {number(value)}")
+    for ok, message in _relations(config):
         if not ok:
             raise ConfigError(message)
+    _check_hostname(config.hostname)
     _check_url(config.url)
     if config.password_file:
         return dataclasses.replace(config, url=_with_password(config.url, config.password_file), password_file="")
     return config
+
+
+def _relations(config: Config) -> list[tuple[bool, str]]:
+    """The checks that involve more than one value's own range."""
+    low, high = config.min_priority, config.max_priority
+    longest = config.backoff_scale * ((config.max_attempts - 1) ** 4 + 5)  # the wait before the last retry
+    return [
+        (low is None or high is None or low <= high, f"min_priority {low} must not exceed max_priority {high}"),
+        (longest <= DECADE, f"backoff_scale {config.backoff_scale:g} with max_attempts {config.max_attempts} "
+                            f"waits {longest:.3g} s before the last retry, more than {_amount(DECADE)}: "
+                            f"lower max_attempts, or backoff_scale to at most "
+                            f"{DECADE / ((config.max_attempts - 1) ** 4 + 5):.4g}"),
+        (config.heartbeat_timeout > config.heartbeat_interval,
+         "heartbeat_timeout must exceed heartbeat_interval"),
+        (config.log_format in ("text", "json"), f"log_format must be text or json, not {config.log_format!r}"),
+        (config.log_level.upper() in LOG_LEVELS,
+         f"log_level must be one of {', '.join(LOG_LEVELS)}, not {config.log_level!r}"),
+    ]
+
+
+def _check_hostname(hostname: str) -> None:
+    """The host names its workers ``host:pid`` in VARCHAR(255) columns (``locked_by``, the worker
+    registry), read by people and logs as host and pid: so letters, digits, ``.``, ``-`` and ``_``
+    only (no colon, space or control character), short enough to leave room for any pid."""
+    limit = NAME_LENGTH - 1 - PID_DIGITS
+    if not HOSTNAME.fullmatch(hostname):
+        raise ConfigError(f"hostname {hostname!r} must be letters, digits, '.', '-' or '_' only "
+                          "(set [daemon] hostname or DJ_HOSTNAME)")
+    if len(hostname) > limit:
+        raise ConfigError(f"hostname is {len(hostname)} characters; at most {limit} fit in a worker name "
+                          "host:pid (set [daemon] hostname or DJ_HOSTNAME)")
 
 
 def _check_url(url: str) -> None:

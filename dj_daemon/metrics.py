@@ -173,6 +173,19 @@ def enabled(config: Config) -> bool:
     return bool(config.metrics_port or config.metrics_textfile)
 
 
+def require_client(config: Config) -> None:
+    """A one-line ``ConfigError`` naming the pip extra when metrics are on and prometheus_client
+    cannot be imported. It imports it, as a spec lookup would pass an installed but broken one;
+    the daemon calls this only once ``PROMETHEUS_MULTIPROC_DIR`` is set (see the module docstring)."""
+    if not enabled(config):
+        return
+    try:
+        import prometheus_client  # noqa: F401
+    except ImportError as exc:
+        raise ConfigError(f"metrics_port/metrics_textfile is set but prometheus_client cannot be imported ({exc}): "
+                          "pip install 'dj-daemon[metrics]'") from None
+
+
 def start(config: Config) -> Metrics:
     """In the supervisor, before any fork: a fresh multiprocess directory, the metrics, the exporter.
 
@@ -187,6 +200,12 @@ def start(config: Config) -> Metrics:
         if name.endswith(".db"):
             os.unlink(os.path.join(directory, name))
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    try:
+        require_client(config)
+    except ConfigError:
+        if not config.metrics_dir:
+            os.rmdir(directory)  # the fresh, still empty, temporary folder
+        raise
     served = [queue for pool in pools_of(config) for queue in pool.queues] + list(config.queues)
     metrics = PrometheusMetrics(directory, owns_directory=not config.metrics_dir, queues=served)
     try:

@@ -5,6 +5,8 @@ prints through ``long_jobs.report``. Errors are one line and a non-zero exit.
 """
 from __future__ import annotations
 
+import math
+
 import click
 
 from dj_daemon import console, sentinels
@@ -52,6 +54,8 @@ def drain(ctx: click.Context, wait: bool, timeout: float | None) -> None:
     """Write defer_jobs.txt and hold-submissions.txt: jobs whose turn comes are parked, none is cut off."""
     if timeout is not None and not wait:
         raise click.UsageError("--timeout needs --wait")
+    if timeout is not None and not (math.isfinite(timeout) and timeout >= 0):
+        raise click.UsageError(f"--timeout must be a finite number of seconds, at least 0, not {timeout:g}")
     config, store = _setup(ctx, writable=True)
     written = ops.drain(config)
     click.echo(f"draining {config.hostname}: " + (", ".join(written) + " written" if written

@@ -194,11 +194,12 @@ def status(store: Store, config: Config) -> dict[str, Any]:
     workers = judge_workers(store.workers(), config, now)
     gone = stalled(running, config, now, dead_workers(workers))
     gone_ids = {r["id"] for r in gone}
+    found = sentinels.present(config.sentinel_dir)
     return {
         "host": config.hostname,
         "database": config.safe_url,
-        "draining": {name: since.isoformat(timespec="seconds") for name, since in
-                     sentinels.present(config.sentinel_dir).items()},
+        "draining": {name: s.since and s.since.isoformat(timespec="seconds") for name, s in found.items()},
+        "odd_sentinels": {name: s.kind for name, s in found.items() if not s.regular},
         "daemon": daemon_state(config, [w for w in workers if w["hostname"] == config.hostname]),
         "workers": workers,
         "states": store.tracked_counts(),

@@ -30,6 +30,13 @@ def _seconds(value: float | None) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s"
 
 
+def _sentinel(name: str, since: str | None, odd_kind: str | None) -> str:
+    """A sentinel as present; one that is not a regular file is flagged: drain never makes one."""
+    if odd_kind is None:
+        return f"{name} since {since}"
+    return f"{name} (a {odd_kind}, not a file drain wrote: it still drains; `long_jobs restart` removes it)"
+
+
 def job_line(row: dict[str, Any]) -> str:
     return (f"{row['id']:>7} {row['state']:23} {row['job_class'][:40]:40} {row['identifier'][:20]:20} "
             f"{(row['hostname'] or '-')[:20]:20} {_when(row['updated_at'])}")
@@ -42,7 +49,8 @@ def status_text(snap: dict[str, Any]) -> str:
     """The human-readable status: sections separated by blank lines."""
     out = [f"host {snap['host']}   database {snap['database']}"]
     if snap["draining"]:
-        out.append("DRAINING: " + ", ".join(f"{name} since {since}" for name, since in snap["draining"].items()))
+        out.append("DRAINING: " + ", ".join(_sentinel(name, since, snap["odd_sentinels"].get(name))
+                                            for name, since in snap["draining"].items()))
     else:
         out.append("draining: no (no sentinel file)")
     daemon = snap["daemon"]

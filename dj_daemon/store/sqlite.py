@@ -8,11 +8,13 @@ writes.
 """
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import event
-from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.engine import Dialect, Engine, make_url
 from sqlalchemy.exc import OperationalError
 
 BUSY_TIMEOUT_MS = 30_000
@@ -74,3 +76,15 @@ def supports_skip_locked(engine: Engine) -> bool:
 def bulk_insert(dialect: Dialect) -> None:
     """No statement of its own for many rows: the driver's executemany serves."""
     return None
+
+
+def missing_file(url: str) -> str | None:
+    """The file a SQLite ``url`` names when it does not exist, else None (another database, or
+    memory). Connecting would create it empty, so a check that promises to change nothing asks first."""
+    parsed = make_url(url)
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:") or parsed.query.get("mode") == "memory":
+        return None
+    if parsed.query.get("uri") and database.startswith("file:"):
+        database = urlsplit(database).path
+    return None if os.path.lexists(database) else database

@@ -1,6 +1,7 @@
 """The ``delayed_job`` CLI through its installed entry point: verbs, one-line errors, exit codes."""
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -8,11 +9,20 @@ import pytest
 
 from dj_daemon.api import Queue
 from tests import jobs
-from tests.conftest import bin_path
+from tests.conftest import ROOT, bin_path
+from tests.unit.test_config import REFUSED
 
 
-def dj(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([bin_path("delayed_job"), *args], env=env, capture_output=True, text=True, timeout=60)
+def dj(env: dict[str, str], *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([bin_path("delayed_job"), *args], env=env, capture_output=True, text=True, timeout=60,
+                          cwd=cwd)
+
+
+@pytest.fixture
+def bare_env(tmp_path: Path) -> dict[str, str]:
+    """No DJ_* variable at all, and an empty working folder: the defaults, as a new user has them."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DJ_")}
+    return {**env, "PYTHONPATH": str(ROOT), "DJ_CONFIG": str(tmp_path / "empty.conf")}
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
@@ -100,3 +110,44 @@ def test_wrong_password_is_not_echoed(mysql_server, subprocess_env) -> None:
     result = dj(env, "check")
     assert_one_line_error(result, "Access denied", "dj_nobody:***@")
     assert "hunter2-secret" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize("env, fragment", [
+    *REFUSED, ({"DJ_POOLS": "zenodo:x"}, "pool 'zenodo:x': worker count 'x' is not a number")])
+def test_check_refuses_what_would_fail_later(bare_env, tmp_path: Path, env, fragment) -> None:
+    (tmp_path / "empty.conf").write_text("")
+    assert_one_line_error(dj({**bare_env, **env}, "check", cwd=tmp_path), fragment)
+
+
+@pytest.mark.parametrize("command", [["workoff"], ["run"]])
+def test_workers_and_daemon_refuse_a_bad_value_at_start(bare_env, tmp_path: Path, command) -> None:
+    (tmp_path / "empty.conf").write_text("")
+    db = tmp_path / "dj.sqlite3"
+    env = {**bare_env, "DJ_DATABASE_URL": f"sqlite:///{db}", "DJ_MAX_RUN_TIME": "inf"}
+    assert dj(env, "db", "init").returncode == 1  # the same check, before anything is created
+    assert_one_line_error(dj(env, *command), "max_run_time must be above 0")
+    assert not db.exists()
+
+
+def test_check_creates_no_database_file(bare_env, tmp_path: Path) -> None:
+    (tmp_path / "empty.conf").write_text("")
+    result = dj(bare_env, "check", cwd=tmp_path)
+    assert_one_line_error(result, "database file delayed_job.sqlite3 of sqlite:///delayed_job.sqlite3 "
+                          "does not exist", "delayed_job db init")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.conf"]
+
+
+def test_check_and_run_name_the_metrics_extra(bare_env, tmp_path: Path) -> None:
+    """prometheus_client made unimportable by a stand-in first on the path, as on a host without it."""
+    shadow = tmp_path / "shadow"
+    shadow.mkdir()
+    (shadow / "prometheus_client.py").write_text("raise ImportError('No module named prometheus_client')\n")
+    (tmp_path / "empty.conf").write_text("")
+    env = {**bare_env, "PYTHONPATH": f"{shadow}{os.pathsep}{ROOT}",
+           "DJ_DATABASE_URL": f"sqlite:///{tmp_path}/dj.sqlite3"}
+    assert dj(env, "db", "init").returncode == 0
+    assert dj(env, "check").returncode == 0  # metrics off: prometheus_client is not needed
+    for extra in ({"DJ_METRICS_PORT": "9464"}, {"DJ_METRICS_TEXTFILE": str(tmp_path / "dj.prom")}):
+        for command in ("check", "run"):
+            assert_one_line_error(dj({**env, **extra}, command), "prometheus_client cannot be imported",
+                                  "pip install 'dj-daemon[metrics]'")

@@ -167,7 +167,7 @@ CASES = [
          env={"DJ_DATABASE_URL": "mysql+pymysql://root:Port1-secret@127.0.0.1:1/x"}, secret="Port1-secret"),
     Case("wrong_password", ["check"], 1, error=("Access denied", "root:***@"),
          env={"DJ_DATABASE_URL": "{wrong_password_url}"}, secret="Wr0ng-pass-42", dialects=("mysql",)),
-    Case("tables_not_created", ["check"], 1, error=("no such table: delayed_jobs", "`delayed_job db init`"),
+    Case("tables_not_created", ["check"], 1, error=("empty.sqlite3", "does not exist", "`delayed_job db init`"),
          env={"DJ_DATABASE_URL": "sqlite:///{tmp}/empty.sqlite3"}),
     Case("unknown_id_show", ["jobs", "show", MISSING], 1, error=(f"no job with id {MISSING}",), dialects=BOTH),
     Case("unknown_id_retry", ["jobs", "retry", MISSING], 1, error=(f"no job with id {MISSING}",), dialects=BOTH),

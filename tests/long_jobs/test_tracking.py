@@ -1,6 +1,7 @@
 """Tracked jobs in the store and the worker, in-process on every dialect."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from dj_daemon.api import Queue
@@ -119,3 +120,20 @@ def test_completed_is_written_when_the_job_ends(config, store, sentinel_dir, tmp
     assert states(store) == {"5": "running"}
     assert worker.run_job(job)
     assert states(store) == {"5": "completed"} and store.jobs() == []
+
+
+def test_a_dangling_symlink_sentinel_parks_its_gate(config, store, sentinel_dir, tmp_path: Path) -> None:
+    """Any entry at a sentinel's name drains, even a link to nothing: parked by mistake comes back
+    with restart, cut off mid-run does not. The other gate stays open."""
+    side = str(tmp_path / "runs.txt")
+    (sentinel_dir / "defer_jobs.txt").symlink_to(tmp_path / "nowhere")
+    queue = Queue(config, store)
+    queue.enqueue(jobs.replicate, side, 1)
+    queue.enqueue(jobs.submit, side, 2)
+    work_off(config, store)
+    assert states(store) == {"1": "deferred", "2": "completed"}
+    assert jobs.runs(side) == ["start-2", "end-2"]
+    assert ops.restart(store, config).removed == ["defer_jobs.txt"]
+    assert not (tmp_path / "nowhere").exists() and not os.path.lexists(sentinel_dir / "defer_jobs.txt")
+    work_off(config, store)
+    assert states(store) == {"1": "completed", "2": "completed"}

@@ -142,6 +142,10 @@ def test_status_table_json_and_one_line_errors(config, store, sentinel_dir, subp
         assert fragment in lines[0] and "pw-secret" not in result.stderr + result.stdout
     usage = long_jobs(subprocess_env, "drain", "--timeout", "5")  # a timeout without --wait would be ignored
     assert usage.returncode == 2 and "--timeout needs --wait" in usage.stderr
+    for bad in ("nan", "inf", "-1"):  # nan never expires, -1 gives up at once
+        usage = long_jobs(subprocess_env, "drain", "--wait", "--timeout", bad)
+        assert usage.returncode == 2 and f"--timeout must be a finite number of seconds, at least 0, not {bad}" \
+            in usage.stderr
     assert not (Path(subprocess_env["DJ_SENTINEL_DIR"]) / "defer_jobs.txt").exists()
 
 

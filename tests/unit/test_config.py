@@ -1,13 +1,17 @@
 """Config layering and validation, without a database."""
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from dj_daemon.config import Config, load_config, mask_url
+from dj_daemon.config import DECADE, SETTINGS, Config, load_config, mask_url
 from dj_daemon.errors import ConfigError
+from dj_daemon.job import utcnow
+from dj_daemon.retry import policy_for
+from dj_daemon.timeouts import deadline
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -85,3 +89,59 @@ def test_example_config_documents_every_setting_with_its_default() -> None:
     loaded = load_config(example, env={})
     defaults = Config(hostname=loaded.hostname)
     assert loaded == defaults
+
+
+def one_line_error(env: dict[str, str]) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_config(env=env)
+    assert "\n" not in str(info.value)
+    return str(info.value)
+
+
+#: Values that passed ``check`` and then failed every job or the worker; tests/cli runs them through ``check``.
+REFUSED = [
+    ({"DJ_MAX_RUN_TIME": "inf"}, "max_run_time must be above 0 and at most 315360000 s (10 years), not inf"),
+    ({"DJ_MAX_RUN_TIME": "1e10"}, "max_run_time must be above 0 and at most 315360000 s (10 years), not 10000000000"),
+    ({"DJ_MAX_RUN_TIME": "nan"}, "max_run_time must be above 0"),
+    ({"DJ_BACKOFF_SCALE": "inf"}, "backoff_scale must be finite and at least 0, not inf"),
+    ({"DJ_BACKOFF_SCALE": "1e6"}, "backoff_scale 1e+06 with max_attempts 25 waits 3.32e+11 s before the last retry"),
+    ({"DJ_MAX_ATTEMPTS": "1000"}, "lower max_attempts, or backoff_scale to at most"),
+    ({"DJ_SLEEP_DELAY": "inf"}, "sleep_delay must be above 0 and at most 86400 s (1 day), not inf"),
+    ({"DJ_HEARTBEAT_TIMEOUT": "inf"}, "heartbeat_timeout must be above 0 and at most 315360000 s (10 years)"),
+    ({"DJ_GRACEFUL_TIMEOUT": "-1"}, "graceful_timeout must be at least 0"),
+    ({"DJ_MIN_PRIORITY": "99999999999"}, "min_priority must be at least -2147483648 and at most 2147483647"),
+    ({"DJ_MIN_PRIORITY": "5", "DJ_MAX_PRIORITY": "1"}, "min_priority 5 must not exceed max_priority 1"),
+    ({"DJ_BATCH_SIZE": "100000"}, "batch_size must be at least 1 and at most 1000, not 100000"),
+    ({"DJ_HOSTNAME": "h" * 300}, "hostname is 300 characters; at most 247 fit in a worker name host:pid"),
+    ({"DJ_HOSTNAME": "web:1"}, "hostname 'web:1' must be letters, digits, '.', '-' or '_' only"),
+    ({"DJ_HOSTNAME": "web 1"}, "hostname 'web 1' must be letters"),
+    ({"DJ_HOSTNAME": ""}, "hostname '' must be letters"),
+    ({"DJ_LOG_LEVEL": "LOUD"}, "log_level must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, not 'LOUD'"),
+]
+
+
+@pytest.mark.parametrize("env, message", REFUSED)
+def test_values_that_would_fail_later_are_refused_now(env: dict[str, str], message: str) -> None:
+    assert message in one_line_error(env)
+
+
+@pytest.mark.parametrize("key", [key for key, setting in SETTINGS.items() if setting.bounds])
+def test_every_numeric_setting_refuses_non_finite_and_out_of_range(key: str) -> None:
+    bounds, env = SETTINGS[key].bounds, SETTINGS[key].env
+    outside = [bounds.low - 1, *([bounds.low] if bounds.above else []), *([bounds.high + 1] if bounds.high else [])]
+    texts = [str(int(v)) if float(v).is_integer() else str(v) for v in outside] + ["inf", "-inf", "nan"]
+    for text in texts:
+        assert key in one_line_error({env: text}), text
+
+
+def test_the_largest_accepted_values_work_where_they_are_used() -> None:
+    """The bounds sit inside what setitimer, datetime arithmetic and the retry delay accept."""
+    longest = DECADE / (24**4 + 5)
+    config = load_config(env={"DJ_MAX_RUN_TIME": str(DECADE), "DJ_HEARTBEAT_TIMEOUT": str(DECADE),
+                              "DJ_BACKOFF_SCALE": str(longest), "DJ_HOSTNAME": "h" * 247, "DJ_LOG_LEVEL": "debug"})
+    with deadline(config.max_run_time):
+        now = utcnow()
+    assert now - timedelta(seconds=config.max_run_time) < now - timedelta(seconds=config.heartbeat_timeout / 2)
+    last_retry = policy_for(object(), config).next_run_at(config.max_attempts - 1, now)
+    assert timedelta(days=3649) < last_retry - now <= timedelta(seconds=DECADE)
+    assert len(f"{config.hostname}:4194304") == 255
