@@ -355,10 +355,12 @@ class Store(states.TrackedVerbs):
         return self._read(lambda conn: [Job.from_row(r) for r in conn.execute(query).mappings()])
 
     def retry(self, job_id: int) -> Job:
-        """Make a failed (or waiting) job run now, as delayed_job's ``retry``; attempts start over."""
+        """Make a failed (or waiting) job run now, as delayed_job's ``retry``; attempts start over.
+        A stray ``locked_at`` goes too: on SQLite, one that is no date would keep the job from
+        ever being ready."""
         now = self.clock()
         self._change(job_id, update(dj).where(dj.c.locked_by.is_(None)).values(
-            failed_at=None, attempts=0, run_at=now, updated_at=now), State.ENQUEUED, finished_at=None)
+            failed_at=None, attempts=0, run_at=now, locked_at=None, updated_at=now), State.ENQUEUED, finished_at=None)
         return self.get(job_id)
 
     def delete(self, job_id: int) -> None:

@@ -100,7 +100,8 @@ def raw_row(store: Store, job_id: int) -> tuple:
 
 @pytest.mark.parametrize("db_url, bad", [(d, b) for b in CASES for d in b.dialects], indirect=["db_url"],
                          ids=[f"{b.name}-{d}" for b in CASES for d in b.dialects])
-def test_bad_row_among_good_ones_in_one_batch(config: Config, store: Store, tmp_path: Path, bad: Bad) -> None:
+def test_bad_row_among_good_ones_in_one_batch(config: Config, store: Store, subprocess_env, tmp_path: Path,
+                                              bad: Bad) -> None:
     side = str(tmp_path / "runs.txt")
     config = config.replace(batch_size=BATCH)
     worker = Worker(config, store, name="testhost:1")
@@ -132,6 +133,20 @@ def test_bad_row_among_good_ones_in_one_batch(config: Config, store: Store, tmp_
     else:
         assert "bad" not in ledger.starts and stats.failed == 0 and last_error is None
         assert shown.state == "defective" and bad.reason in (shown.defect or ""), shown
+        listing, detail = dj(subprocess_env, "jobs", "list"), dj(subprocess_env, "jobs", "show", str(bad_id))
+        line = [row for row in listing.stdout.splitlines() if row.split()[0] == str(bad_id)]
+        assert line and "defective" in line[0] and bad.reason in line[0], listing
+        assert f"defect: {bad.reason}" in detail.stdout, detail
+        assert dj(subprocess_env, "jobs", "retry", str(bad_id)).returncode == 0  # the operator's way out
+        worker.run(exit_when_empty=True)
+        assert len(Ledger.read(side).ends["bad"]) == 1 and store.jobs() == []
+
+
+def dj(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    """``delayed_job ARGS``, which must succeed without a traceback."""
+    result = subprocess.run([bin_path("delayed_job"), *args], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result
+    return result
 
 
 @pytest.mark.parametrize("db_url", ["sqlite", "mysql"], indirect=True)
@@ -157,6 +172,5 @@ def test_daemon_with_metrics_outlives_a_bad_row(config: Config, store: Store, st
     assert "Traceback" not in daemon.log()
     ledger = Ledger.read(side)
     assert all(len(ledger.starts[t]) == 1 for t in good) and "bad" not in ledger.starts
-    listing = subprocess.run([bin_path("delayed_job"), "jobs", "list", "--failed"], env=subprocess_env,
-                             capture_output=True, text=True, timeout=60)
-    assert listing.returncode == 0 and "DefectiveJob: run_at is not a valid date" in listing.stdout, listing
+    listing = dj(subprocess_env, "jobs", "list", "--failed")
+    assert "DefectiveJob: run_at is not a valid date" in listing.stdout, listing
