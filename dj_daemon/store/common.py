@@ -90,8 +90,8 @@ class LenientTime(TypeDecorator[Any]):
 
 def leniently(column: Column[Any]) -> Label[Any]:
     """``column``, read with ``LenientTime`` if it holds times, under its own name."""
-    return type_coerce(column, LenientTime).label(column.name) if isinstance(column.type, DateTime) else column.label(
-        column.name)
+    read = type_coerce(column, LenientTime) if isinstance(column.type, DateTime) else column
+    return read.label(column.name)
 
 
 #: every column of ``delayed_jobs``, times read leniently: what the operators' readers show
