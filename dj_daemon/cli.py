@@ -162,9 +162,10 @@ def jobs_list(ctx: click.Context, which: str | None, queue: str | None, limit: i
     rows = _store(console.config_from(ctx)).jobs(failed=failed, queue=queue, limit=limit)
     click.echo(f"{'id':>8} {'state':8} {'queue':12} {'prio':>4} {'att':>3} {'run_at':19} target / error")
     for job in rows:
-        error = (job.last_error or "").split("\n", 1)[0]
+        error = (job.last_error or job.defect or "").split("\n", 1)[0]
+        run_at = f"{job.run_at:%Y-%m-%d %H:%M:%S}" if job.run_at else "?"
         click.echo(f"{job.id:>8} {job.state:8} {(job.queue or '-'):12} {job.priority:>4} {job.attempts:>3} "
-                   f"{job.run_at:%Y-%m-%d %H:%M:%S} {job.name}{'  ' + error if error else ''}")
+                   f"{run_at:19} {job.name}{'  ' + error if error else ''}")
 
 
 @jobs.command("show")
@@ -179,6 +180,8 @@ def _show(job: Job) -> None:
     for name in ("id", "state", "name", "queue", "priority", "attempts", "run_at", "locked_at", "locked_by",
                  "failed_at", "created_at", "handler"):
         click.echo(f"{name:>10}: {getattr(job, name)}")
+    if job.defect:
+        click.echo(f"{'defect':>10}: {job.defect}")
     click.echo(f"{'last_error':>10}: {job.last_error or ''}")
 
 

@@ -25,6 +25,10 @@ class DeserializationError(DJError):
     """
 
 
+class DefectiveJob(DJError):
+    """A row holds a value its column cannot mean (``Job.defect``): failed for good unrun."""
+
+
 class DatabaseError(DJError):
     """The database is unreachable or refused us; the message hides passwords."""
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import json
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from types import NoneType
 from typing import Any, Mapping, NamedTuple
 
 from .payload import name_of
@@ -51,27 +52,77 @@ class NewJob:
         return {**row, "created_at": now, "updated_at": now}
 
 
+#: What each column read into a ``Job`` must hold. SQLite stores anything in any column, and
+#: MariaDB zero dates come back as text: a row holding something else is defective.
+KINDS: dict[str, tuple[type, ...]] = {
+    "priority": (int,), "attempts": (int,), "handler": (str,), "queue": (str, NoneType),
+    "run_at": (datetime,), "locked_at": (datetime, NoneType), "locked_by": (str, NoneType),
+    "failed_at": (datetime, NoneType), "last_error": (str, NoneType), "created_at": (datetime, NoneType),
+    "strand": (str, NoneType),
+}
+#: Attempts below this: the next one must still fit the INT column (a failure writes it).
+ATTEMPTS_LIMIT = 2**31 - 1
+#: Characters of a bad value quoted in a defect.
+QUOTED = 60
+
+
+def countable(attempts: int) -> bool:
+    """An attempt count the worker can add one to and write back."""
+    return 0 <= attempts < ATTEMPTS_LIMIT
+
+
+def readable(name: str, value: Any) -> bool:
+    """Whether column ``name`` holds a value a ``Job`` can mean."""
+    kinds = KINDS.get(name)
+    return kinds is None or isinstance(value, kinds) and (name != "attempts" or countable(value))
+
+
+def defect_in(values: Mapping[str, Any]) -> str | None:
+    """The first value of a row a ``Job`` cannot hold, as one line naming the column; else None."""
+    for name, value in values.items():
+        if not readable(name, value):
+            quoted = repr(value)
+            quoted = quoted if len(quoted) <= QUOTED else quoted[:QUOTED] + "..."
+            return f"{name} is not {'a valid date' if datetime in KINDS[name] else 'usable'}: {quoted}"
+    return None
+
+
 @dataclass(frozen=True)
 class Job:
-    """One row of ``delayed_jobs`` as the worker and the CLIs see it."""
+    """One row of ``delayed_jobs`` as the worker and the CLIs see it.
+
+    A row holding a value its column cannot mean (see ``KINDS``) still becomes a
+    ``Job``, so that it can be shown and failed by id: ``defect`` says what is
+    wrong, and each unreadable value is replaced by a stand-in (``STAND_INS``).
+    """
 
     id: int
     priority: int
     attempts: int
     handler: str
     queue: str | None
-    run_at: datetime
+    run_at: datetime | None  # None only in a defective job
     locked_at: datetime | None = None
     locked_by: str | None = None
     failed_at: datetime | None = None
     last_error: str | None = None
     created_at: datetime | None = None
     strand: str | None = None
+    defect: str | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> "Job":
-        """Build from a result row mapping (extra columns are ignored)."""
-        return cls(**{name: row[name] for name in cls.__dataclass_fields__ if name in row})
+        """Build from a result row mapping (extra columns are ignored); never raises for its values."""
+        values = {name: row[name] for name in cls.__dataclass_fields__ if name in row}
+        return cls(**values).checked()
+
+    def checked(self) -> "Job":
+        """This job, or, if one of its values is unreadable, a defective copy (the rare path)."""
+        defect = defect_in(vars(self))
+        if defect is None:
+            return self
+        stand_ins = {name: STAND_INS.get(name) for name, value in vars(self).items() if not readable(name, value)}
+        return replace(self, **stand_ins, defect=defect)
 
     @property
     def name(self) -> str:
@@ -80,14 +131,20 @@ class Job:
 
     @property
     def state(self) -> str:
-        """``failed``, ``running`` or ``waiting``: what the jobs CLI shows."""
+        """``failed``, ``defective`` (see ``defect``), ``running`` or ``waiting``: what the jobs CLI shows."""
         if self.failed_at is not None:
             return "failed"
+        if self.defect is not None:
+            return "defective"
         return "running" if self.locked_by else "waiting"
 
     def log_context(self) -> str:
         """``id=7 mailer:send queue=mail attempt=2``, for one-line logs."""
         return f"id={self.id} {self.name} queue={self.queue or '-'} attempt={self.attempts + 1}"
+
+
+#: What a defective job holds instead of an unreadable value (None for the others).
+STAND_INS: dict[str, Any] = {"priority": 0, "attempts": 0, "handler": ""}
 
 
 class Performing(NamedTuple):

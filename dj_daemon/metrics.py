@@ -17,6 +17,7 @@ even imported.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -47,11 +48,15 @@ class Metrics:
     def database_error(self, process: str) -> None:
         """A query failed (the caller retries); ``process`` is ``worker`` or ``supervisor``."""
 
+    def supervisor_error(self, duty: str) -> None:
+        """A periodic duty of the supervisor raised something other than a database error."""
+
     def workers(self, busy: int, idle: int) -> None:
         """The supervisor's count of its workers."""
 
-    def queues(self, depths: dict[str, tuple[int, datetime]], now: datetime, draining: set[str]) -> None:
-        """The supervisor's periodic reading: due jobs per queue, their age, sentinels present."""
+    def queues(self, depths: dict[str, tuple[int, datetime | None]], now: datetime, draining: set[str]) -> None:
+        """The supervisor's periodic reading: due jobs per queue, their age (None: the oldest one's
+        run_at is no valid date), sentinels present."""
 
     def worker_gone(self, pid: int) -> None:
         """The supervisor reaped worker ``pid``."""
@@ -76,6 +81,9 @@ class PrometheusMetrics(Metrics):
         self._duration = Histogram("delayed_job_job_duration_seconds", "Time a job ran, success or failure",
                                    labels, buckets=DURATION_BUCKETS)
         self._db_errors = Counter("delayed_job_database_errors", "Failed queries (retried)", ("process",))
+        self._supervisor_errors = Counter("delayed_job_supervisor_errors",
+                                          "Periodic duties of the supervisor that failed, not on the database",
+                                          ("duty",))
         self._workers = Gauge("delayed_job_workers", "Worker processes by state", ("state",),
                               multiprocess_mode="mostrecent")
         self._depth = Gauge("delayed_job_queue_depth", "Jobs due and waiting", ("queue",),
@@ -113,18 +121,21 @@ class PrometheusMetrics(Metrics):
     def database_error(self, process: str) -> None:
         self._child(self._db_errors, process).inc()
 
+    def supervisor_error(self, duty: str) -> None:
+        self._child(self._supervisor_errors, duty).inc()
+
     def workers(self, busy: int, idle: int) -> None:
         if self._last_workers != (busy, idle):  # a file write per change, not per loop turn
             self._last_workers = (busy, idle)
             self._workers.labels("busy").set(busy)
             self._workers.labels("idle").set(idle)
 
-    def queues(self, depths: dict[str, tuple[int, datetime]], now: datetime, draining: set[str]) -> None:
+    def queues(self, depths: dict[str, tuple[int, datetime | None]], now: datetime, draining: set[str]) -> None:
         self._known_queues |= set(depths)
         for queue in self._known_queues:  # a queue that emptied reads 0, not its last value
             count, oldest = depths.get(queue, (0, now))
             self._depth.labels(queue).set(count)
-            self._age.labels(queue).set(max(0.0, (now - oldest).total_seconds()))
+            self._age.labels(queue).set(math.nan if oldest is None else max(0.0, (now - oldest).total_seconds()))
         for sentinel in FILES.values():
             self._draining.labels(sentinel).set(1 if sentinel in draining else 0)
         self._write_textfile()

@@ -16,6 +16,10 @@ from typing import Any, Callable
 from .config import Config
 
 
+#: Seconds: the longest wait before a retry (a century).
+LONGEST_WAIT = 100 * 365 * 86400.0
+
+
 def default_backoff(attempts: int) -> float:
     """delayed_job's schedule: 6 s, 21 s, 86 s, 261 s ... after attempts 1, 2, 3, 4."""
     return float(attempts**4 + 5)
@@ -35,8 +39,9 @@ class Policy:
         return attempts >= self.max_attempts
 
     def next_run_at(self, attempts: int, now: datetime) -> datetime:
-        """When to try again after the ``attempts``-th failure."""
-        return now + timedelta(seconds=max(0.0, self.backoff(attempts)))
+        """When to try again after the ``attempts``-th failure: at most ``LONGEST_WAIT`` later, as
+        ``attempts**4`` of a high count (or a backoff's infinity) is past any date a column holds."""
+        return now + timedelta(seconds=min(max(0.0, self.backoff(attempts)), LONGEST_WAIT))
 
 
 def policy_for(owner: Any, config: Config) -> Policy:

@@ -39,6 +39,7 @@ class Upkeep:
         self.journal_dir = journal_dir
         self.store: Store = open_store(config)
         self.error = ""
+        self.measuring_fails = False
         self.queued: int | None = None
         self.pending: list[Release] = []
         self.orphans_checked = False
@@ -110,10 +111,18 @@ class Upkeep:
         """One grouped query for STATUS= and the metrics: jobs due and waiting, by queue. Returns
         the seconds it took (it scans the waiting rows: over a second at a million)."""
         started = time.monotonic()
-        depths = self.guarded(lambda store: store.queue_depths())
-        if isinstance(depths, dict):
-            self.queued = sum(count for count, _ in depths.values())
-            self.metrics.queues(depths, self.store.clock(), set(present(self.config.sentinel_dir)))
+        try:
+            depths = self.guarded(lambda store: store.queue_depths())
+            if isinstance(depths, dict):
+                self.queued = sum(count for count, _ in depths.values())
+                self.metrics.queues(depths, self.store.clock(), set(present(self.config.sentinel_dir)))
+        except Exception as exc:  # a reading is not worth the supervisor: log the first of a run, count each
+            self.metrics.supervisor_error("measure_queue")
+            if not self.measuring_fails:
+                log.error("cannot measure the queue: %s: %s", type(exc).__name__, exc)
+            self.measuring_fails = True
+        else:
+            self.measuring_fails = False
         return time.monotonic() - started
 
     def has_work(self, queues: tuple[str, ...]) -> bool:

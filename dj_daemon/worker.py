@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from . import payload
 from .config import Config
-from .errors import DatabaseError, DeserializationError, JobTimeout, WorkerInterrupted
+from .errors import DatabaseError, DefectiveJob, DeserializationError, JobTimeout, WorkerInterrupted
 from .job import Job, performing
 from .journal import Journal
 from .metrics import Metrics
@@ -289,6 +289,8 @@ class Worker:
     def run_job(self, job: Job) -> bool:
         """Run one reserved job and record the outcome; True when it succeeded."""
         started = time.monotonic()
+        if job.defect is not None:  # an unreadable row: nothing to run, nothing to retry
+            return self._failed(job, None, job.name, DefectiveJob(job.defect), started)
         if log.isEnabledFor(logging.INFO):
             log.info("job start %s", job.log_context(), extra={"job": job})
         loader = RecordLoader(self._session_factory)

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from types import ModuleType
 from typing import Any, Callable, Collection, Iterable, NamedTuple, Sequence, TypeVar
 
-from sqlalchemy import String, Text, cast, create_engine, delete, func, literal, select, update
+from sqlalchemy import String, Text, cast, create_engine, delete, func, literal, select, type_coerce, update
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.pool import NullPool
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError, SQLAlchemyError
@@ -120,6 +120,12 @@ class Store(states.TrackedVerbs):
                 raise DatabaseError(describe(exc, self.safe_url)) from exc
         raise AssertionError("unreachable")
 
+    def _read(self, read: Callable[[Connection], T]) -> T:
+        """A reading transaction that a stored value sqlite3 cannot decode does not fail whole."""
+        if self._dialect is sqlite:
+            return self.transaction(lambda conn: sqlite.reading_bad_text(conn, lambda: read(conn)))
+        return self.transaction(read)
+
     def create_schema(self) -> None:
         """Create the tables and indexes that are missing (``delayed_job db init``)."""
         try:
@@ -212,7 +218,8 @@ class Store(states.TrackedVerbs):
                 return common.reserve_by_id(conn, worker, filters, now, limit)
             return common.reserve_locking(conn, worker, filters, now, limit, skip_locked=True)
         if self._dialect is sqlite:
-            return common.reserve_locking(conn, worker, filters, now, limit, skip_locked=False)
+            return sqlite.reading_bad_text(
+                conn, lambda: common.reserve_locking(conn, worker, filters, now, limit, skip_locked=False))
         return common.reserve_optimistic(conn, worker, filters, now, limit)
 
     def complete(self, *jobs: Job) -> None:
@@ -336,10 +343,10 @@ class Store(states.TrackedVerbs):
 
     def workers(self, hostname: str | None = None) -> list[dict[str, Any]]:
         """Heartbeat rows, of one host or of all."""
-        query = select(wk).order_by(wk.c.hostname, wk.c.name)
+        query = select(*(common.leniently(column) for column in wk.c)).order_by(wk.c.hostname, wk.c.name)
         if hostname is not None:
             query = query.where(wk.c.hostname == hostname)
-        return self.transaction(lambda conn: [dict(r) for r in conn.execute(query).mappings()])
+        return self._read(lambda conn: [dict(r) for r in conn.execute(query).mappings()])
 
     def lockers(self, hostname: str) -> list[str]:
         """Names of this host's workers that hold jobs now, heartbeat row or not (a range of the
@@ -355,25 +362,28 @@ class Store(states.TrackedVerbs):
 
     # -- the operators' verbs -------------------------------------------------
     def get(self, job_id: int) -> Job:
-        row = self.transaction(lambda conn: conn.execute(select(dj).where(dj.c.id == job_id)).mappings().first())
+        query = select(*common.EVERY_COLUMN).where(dj.c.id == job_id)
+        row = self._read(lambda conn: conn.execute(query).mappings().first())
         if row is None:
             raise UnknownJobError(f"no job with id {job_id}")
         return Job.from_row(row)
 
     def jobs(self, *, failed: bool | None = None, queue: str | None = None, limit: int = 100) -> list[Job]:
         """Jobs in the queue, oldest first; ``failed`` narrows to failed or to not-failed ones."""
-        query = select(dj).order_by(dj.c.id).limit(limit)
+        query = select(*common.EVERY_COLUMN).order_by(dj.c.id).limit(limit)
         if failed is not None:
             query = query.where(dj.c.failed_at.is_not(None) if failed else dj.c.failed_at.is_(None))
         if queue is not None:
             query = query.where(dj.c.queue == queue)
-        return self.transaction(lambda conn: [Job.from_row(r) for r in conn.execute(query).mappings()])
+        return self._read(lambda conn: [Job.from_row(r) for r in conn.execute(query).mappings()])
 
     def retry(self, job_id: int) -> Job:
-        """Make a failed (or waiting) job run now, as delayed_job's ``retry``; attempts start over."""
+        """Make a failed (or waiting) job run now, as delayed_job's ``retry``; attempts start over.
+        A stray ``locked_at`` goes too: on SQLite, one that is no date would keep the job from
+        ever being ready."""
         now = self.clock()
         self._change(job_id, update(dj).where(dj.c.locked_by.is_(None)).values(
-            failed_at=None, attempts=0, run_at=now, updated_at=now), State.ENQUEUED, finished_at=None)
+            failed_at=None, attempts=0, run_at=now, locked_at=None, updated_at=now), State.ENQUEUED, finished_at=None)
         return self.get(job_id)
 
     def delete(self, job_id: int) -> None:
@@ -412,10 +422,13 @@ class Store(states.TrackedVerbs):
             totals["failed" if failed else "running" if locked else "waiting"] += count
         return totals
 
-    def queue_depths(self) -> dict[str, tuple[int, datetime]]:
-        """Jobs due and waiting by queue (``""`` for none), with the oldest one's ``run_at``: one
-        grouped query, taken by the supervisor at a bounded rate for STATUS= and metrics."""
+    def queue_depths(self) -> dict[str, tuple[int, datetime | None]]:
+        """Jobs due and waiting by queue (``""`` for none), with the oldest one's ``run_at``, None
+        when that is no valid date (a defective row, failed at its turn): one grouped query, taken
+        by the supervisor at a bounded rate for STATUS= and metrics."""
         due = (dj.c.failed_at.is_(None), dj.c.locked_at.is_(None), dj.c.run_at <= self.clock())
-        query = select(dj.c.queue, func.count(), func.min(dj.c.run_at)).where(*due).group_by(dj.c.queue)
-        rows = self.transaction(lambda conn: conn.execute(query).all())
-        return {queue or "": (count, oldest) for queue, count, oldest in rows}
+        oldest = type_coerce(func.min(dj.c.run_at), common.LenientTime)
+        query = select(dj.c.queue, func.count(), oldest).where(*due).group_by(dj.c.queue)
+        rows = self._read(lambda conn: conn.execute(query).all())
+        return {str(queue or ""): (count, first if isinstance(first, datetime) else None)
+                for queue, count, first in rows}

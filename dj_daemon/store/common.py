@@ -9,16 +9,18 @@ expression costs more than the round trip it describes.
 from __future__ import annotations
 
 import functools
-import operator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
-from sqlalchemy import Delete, Integer, Select, Update, and_, bindparam, delete, exists, or_, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy import (
+    Column, DateTime, Delete, Integer, Label, Select, TypeDecorator, Update, and_, bindparam, delete, exists, or_,
+    select, type_coerce, update,
+)
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql.elements import ColumnElement
 
-from ..job import Job
+from ..job import KINDS, Job, countable
 from ..schema import delayed_jobs as dj
 
 
@@ -65,13 +67,42 @@ def ready(filters: Filters) -> ColumnElement[bool]:
     return and_(*clauses)
 
 
+class LenientTime(TypeDecorator[Any]):
+    """A time column read as a datetime, or as the value stored when that is none (SQLite keeps
+    any text in a DATETIME column, whose converter would raise for the whole result; MariaDB's
+    zero dates come back from PyMySQL as text already). ``Job.checked`` then names the value."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Callable[[Any], Any] | None:
+        convert = self.impl_instance.result_processor(dialect, coltype)
+        if convert is None:
+            return None
+
+        def lenient(value: Any) -> Any:
+            try:
+                return convert(value)
+            except (ValueError, TypeError):
+                return value
+        return lenient
+
+
+def leniently(column: Column[Any]) -> Label[Any]:
+    """``column``, read with ``LenientTime`` if it holds times, under its own name."""
+    read = type_coerce(column, LenientTime) if isinstance(column.type, DateTime) else column
+    return read.label(column.name)
+
+
+#: every column of ``delayed_jobs``, times read leniently: what the operators' readers show
+EVERY_COLUMN = tuple(leniently(column) for column in dj.c)
 ORDER = (dj.c.priority, dj.c.run_at, dj.c.id)
-#: ``ORDER`` as a sort key for result rows
-IN_ORDER = operator.attrgetter(*(column.name for column in ORDER))
 IDS = bindparam("ids", expanding=True)
 #: what a worker needs of a job it reserves: the lock columns it sets itself, and a ready
 #: job's failed_at is NULL; each timestamp not read saves its conversion, per job
-RESERVED = (dj.c.id, dj.c.priority, dj.c.attempts, dj.c.handler, dj.c.queue, dj.c.run_at, dj.c.strand)
+RESERVED = (dj.c.id, dj.c.priority, dj.c.attempts, dj.c.handler, dj.c.queue, leniently(dj.c.run_at), dj.c.strand)
+#: what each of those must hold (``job.KINDS``), checked per reserved row at C speed
+RESERVED_KINDS = tuple(KINDS.get(column.name, (int,)) for column in RESERVED)
 
 #: A new job's row, bound from ``NewJob.params``: one ``now`` for created_at and updated_at, as
 #: drivers that interpolate (PyMySQL) convert every bound value of every row, and a datetime is
@@ -179,7 +210,8 @@ def reserve_by_id(conn: Connection, worker: str, filters: Filters, now: datetime
         rows += conn.execute(lock_ready_of(filters, len(part)), by_ids(part, **values)).all()
     if not rows:
         return reserve_locking(conn, worker, filters, now, limit, skip_locked=True)
-    rows.sort(key=IN_ORDER)
+    place = {job_id: index for index, job_id in enumerate(candidates)}
+    rows.sort(key=lambda row: place[row.id])  # the server's ORDER: no stored value compared in Python
     return _stamped(conn, cut_batch(rows), worker, now)
 
 
@@ -194,9 +226,11 @@ def _stamped(conn: Connection, rows: Sequence[Any], worker: str, now: datetime) 
 def reserved_job(row: Any, worker: str, now: datetime) -> Job:
     """A ``RESERVED`` row, locked by ``worker`` at ``now``, as a ``Job`` (built positionally: a
     mapping, a dict and a keyword call per row were a quarter of a reservation's CPU on SQLite
-    under cProfile)."""
+    under cProfile). A row holding an unreadable value becomes a defective job, for the worker
+    to fail by id (``Job.checked``)."""
     job_id, priority, attempts, handler, queue, run_at, strand = row
-    return Job(job_id, priority, attempts, handler, queue, run_at, now, worker, strand=strand)
+    job = Job(job_id, priority, attempts, handler, queue, run_at, now, worker, strand=strand)
+    return job if all(map(isinstance, row, RESERVED_KINDS)) and countable(attempts) else job.checked()
 
 
 def cut_batch(rows: list[Any]) -> list[Any]:

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
+from typing import Any, Callable, TypeVar
 from urllib.parse import urlsplit
 
 from sqlalchemy import event
-from sqlalchemy.engine import Dialect, Engine, make_url
+from sqlalchemy.engine import Connection, Dialect, Engine, make_url
 from sqlalchemy.exc import OperationalError
 
+T = TypeVar("T")
 BUSY_TIMEOUT_MS = 30_000
+#: sqlite3's error for stored text that is not UTF-8: it fails the whole fetch
+UNDECODABLE = "Could not decode to UTF-8"
 #: How every transaction starts (pysqlite's own BEGIN is off; see the module docstring).
 BEGIN = "BEGIN IMMEDIATE"
 
@@ -88,3 +91,28 @@ def missing_file(url: str) -> str | None:
     if parsed.query.get("uri") and database.startswith("file:"):
         database = urlsplit(database).path
     return None if os.path.lexists(database) else database
+
+
+def text_or_bytes(data: bytes) -> str | bytes:
+    """Stored text decoded, or left as bytes when it is not UTF-8 (``Job.checked`` names it)."""
+    try:
+        return str(data, "utf-8")
+    except UnicodeDecodeError:
+        return data
+
+
+def reading_bad_text(conn: Connection, read: Callable[[], T]) -> T:
+    """``read()`` in ``conn``'s transaction; if a row holds text that is not UTF-8, ``read()``
+    again with such text as bytes. Not always so: a Python decoder per text value doubles
+    sqlite3's cost of fetching a row."""
+    try:
+        return read()
+    except OperationalError as exc:
+        if UNDECODABLE not in str(exc.orig):
+            raise
+    raw: Any = conn.connection.dbapi_connection
+    raw.text_factory = text_or_bytes
+    try:
+        return read()
+    finally:
+        raw.text_factory = str

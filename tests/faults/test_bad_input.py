@@ -6,6 +6,7 @@ traceback) or what the command must have done. Every row also enqueues a
 canary job first: afterwards it is either untouched in the table or, where the
 row ran ``workoff``, performed exactly once, so no mistake loses other work.
 Rows that do not touch the queue run once (on SQLite); the rest on both dialects.
+Hostile values written straight into ``delayed_jobs`` are ``test_bad_rows.py``'s.
 """
 from __future__ import annotations
 

@@ -4,13 +4,22 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from dj_daemon.config import Config
-from dj_daemon.retry import default_backoff, policy_for
+from dj_daemon.retry import LONGEST_WAIT, default_backoff, policy_for
 
 NOW = datetime(2026, 1, 1)
 
 
 def test_delayed_job_backoff() -> None:
     assert [default_backoff(n) for n in (1, 2, 3, 4)] == [6, 21, 86, 261]
+
+
+def test_wait_is_capped_for_huge_counts_and_infinite_backoffs() -> None:
+    later = NOW + timedelta(seconds=LONGEST_WAIT)
+    assert policy_for(object(), Config(max_attempts=2**40)).next_run_at(2**31, NOW) == later  # no OverflowError
+    class Owner:
+        backoff = float("inf")
+
+    assert policy_for(Owner(), Config()).next_run_at(1, NOW) == later
 
 
 def test_config_policy_and_scale() -> None:
