@@ -18,7 +18,7 @@ from .job import Job
 from .payload import resolve
 from .store import Store, open_store
 from .supervisor import Supervisor
-from .worker import Worker
+from .worker import Stats, Worker
 
 PROG = "delayed_job"
 
@@ -69,21 +69,26 @@ def check(ctx: click.Context) -> None:
                f"{counts['running']} running, {counts['failed']} failed")
 
 
-def _worker(ctx: click.Context, **flags: Any) -> Worker:
+def _worker(ctx: click.Context, exit_when_empty: bool, **flags: Any) -> Stats:
+    """Run a worker in this process until stopped, or until the queue is empty if asked; such
+    a run gives up on a database outage after ``database_patience`` (at once if no wait can
+    help)."""
     queues = flags.pop("queues")
     config = console.config_from(ctx, queues=queues, **flags)
     log.setup(config.log_level, log_format=config.log_format, hostname=config.hostname)
-    return Worker(config, _store(config))
+    patience = config.database_patience if exit_when_empty else None
+    worker = Worker(config, _store(config), patience=patience)
+    worker.install_signal_handlers()
+    return worker.run(exit_when_empty=exit_when_empty)
 
 
 @cli.command()
 @worker_options
+@click.option("--exit-on-complete", is_flag=True, help="Exit once no job is left to run (as workoff).")
 @click.pass_context
-def work(ctx: click.Context, **flags: Any) -> None:
+def work(ctx: click.Context, exit_on_complete: bool, **flags: Any) -> None:
     """Work jobs in the foreground until SIGTERM or Ctrl-C (the job in hand finishes first)."""
-    worker = _worker(ctx, **flags)
-    worker.install_signal_handlers()
-    stats = worker.run()
+    stats = _worker(ctx, exit_on_complete, **flags)
     click.echo(f"stopped after {stats.succeeded} jobs completed, {stats.failed} failed")
 
 
@@ -92,10 +97,8 @@ def work(ctx: click.Context, **flags: Any) -> None:
 @click.pass_context
 def workoff(ctx: click.Context, **flags: Any) -> None:
     """Run every runnable job, then exit."""
-    worker = _worker(ctx, **flags)
-    worker.install_signal_handlers()
     started = time.monotonic()
-    stats = worker.run(exit_when_empty=True)
+    stats = _worker(ctx, True, **flags)
     elapsed = max(time.monotonic() - started, 1e-9)
     click.echo(f"{stats.succeeded} jobs completed at {stats.succeeded / elapsed:.1f} j/s, {stats.failed} failed")
     ctx.exit(1 if stats.failed else 0)

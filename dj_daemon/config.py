@@ -52,6 +52,7 @@ class Setting:
 SETTINGS: dict[str, Setting] = {
     "url": Setting("database", str, "DJ_DATABASE_URL"),
     "password_file": Setting("database", str, "DJ_PASSWORD_FILE"),
+    "database_patience": Setting("database", float, "DJ_DATABASE_PATIENCE"),
     "allowed_modules": Setting("jobs", _list, "DJ_ALLOWED_MODULES"),
     "max_attempts": Setting("jobs", int, "DJ_MAX_ATTEMPTS"),
     "max_run_time": Setting("jobs", float, "DJ_MAX_RUN_TIME"),
@@ -91,6 +92,7 @@ class Config:
 
     url: str = "sqlite:///delayed_job.sqlite3"
     password_file: str = ""
+    database_patience: float = 60.0
     allowed_modules: tuple[str, ...] = ()
     max_attempts: int = 25
     max_run_time: float = 4 * 3600.0
@@ -210,6 +212,7 @@ def _suggest(word: str, choices: list[str]) -> str:
 def validate(config: Config) -> Config:
     """Check ranges and read the password file; return the config ready to use."""
     checks = [
+        (config.database_patience >= 0, "database_patience must not be negative"),
         (config.max_attempts >= 1, "max_attempts must be at least 1"),
         (config.max_run_time > 0, "max_run_time must be positive"),
         (config.backoff_scale >= 0, "backoff_scale must not be negative"),

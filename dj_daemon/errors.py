@@ -26,7 +26,16 @@ class DeserializationError(DJError):
 
 
 class DatabaseError(DJError):
-    """The database is unreachable or refused us; the message hides passwords."""
+    """The database is unreachable or refused us; the message hides passwords.
+
+    ``permanent`` when waiting cannot help (no such table or database, access
+    denied): a run meant to end (``workoff``) then stops at once instead of
+    waiting out what looks like an outage.
+    """
+
+    def __init__(self, message: str, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
 
 
 class UnknownJobError(DJError):

@@ -3,6 +3,11 @@
 A stop request (SIGTERM, or a first Ctrl-C) lets the job in hand finish; a
 second one interrupts it, and the job is unlocked with an attempt counted.
 Jobs run in this process's main thread under a ``max_run_time`` deadline.
+
+A database outage is waited out (one log line per outage), for as long as it
+lasts in the daemon and plain ``work``; a run meant to end (``workoff``, ``work
+--exit-on-complete``) is given a ``patience`` and then fails with one line, at
+once when no wait can fix the error (a missing table or database, access denied).
 """
 from __future__ import annotations
 
@@ -64,7 +69,8 @@ class Worker:
 
     def __init__(self, config: Config, store: Store, name: str | None = None, *,
                  channel: int | None = None, wake_fd: int | None = None, parent_pid: int | None = None,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None, patience: float | None = None) -> None:
+        """``patience``: seconds to wait out a database outage before giving up (None: for ever)."""
         self.config = config
         self.store = store
         self.metrics = metrics or Metrics()
@@ -72,6 +78,7 @@ class Worker:
         self.channel = channel
         self.wake_fd = wake_fd
         self.parent_pid = parent_pid
+        self.patience = patience
         self.batch = BatchSize(config.batch_size)
         self._release_if_long: ReleaseIfLong | None = None
         self._finished: list[Job] = []
@@ -90,6 +97,7 @@ class Worker:
         if not self.config.session_factory:
             return None
         return payload.resolve(self.config.session_factory, ("*",))
+
 
     # -- stopping -------------------------------------------------------------
     def install_signal_handlers(self, daemon: bool = False) -> None:
@@ -230,13 +238,32 @@ class Worker:
             self._db_down_since = None
         return reserved.jobs
 
-    def _database_down(self, exc: DatabaseError) -> None:
+    def _database_down(self, exc: DatabaseError, unwritten: bool = False) -> None:
+        """Back off after a database error, logged once per outage; with a ``patience``, give up
+        (raise) once the outage has lasted that long, or at once if no wait can fix it.
+        ``unwritten``: a job's outcome waits to be written (the error line says so)."""
         self.metrics.database_error("worker")
-        if self._db_down_since is None:
-            self._db_down_since = time.monotonic()
-            log.error("worker %s: %s; retrying", self.name, exc)
-        down = time.monotonic() - self._db_down_since
-        self._sleep(min(max(down / 4, 0.5), 2.0))  # back soon after the database is
+        now = time.monotonic()
+        first = self._db_down_since is None
+        if first:
+            self._db_down_since = now
+        down = now - self._db_down_since
+        if self.patience is not None and (exc.permanent or down >= self.patience):
+            raise self._give_up(exc, unwritten or bool(self._finished)) from exc
+        if first:
+            log.error("worker %s: %s; retrying%s", self.name, exc,
+                      "" if self.patience is None else f" for up to {self.patience:g}s (database_patience)")
+        pause = min(max(down / 4, 0.5), 2.0)  # back soon after the database is
+        self._sleep(pause if self.patience is None else min(pause, self.patience - down))
+
+    def _give_up(self, exc: DatabaseError, unwritten: bool) -> DatabaseError:
+        """The one-line error a bounded run ends with; an outcome it could not write is not lost
+        but left with the job's lock, which expires after ``max_run_time``."""
+        line = str(exc) if exc.permanent else f"{exc} (still failing after database_patience: {self.patience:g}s)"
+        if unwritten:
+            line += (f"; jobs locked by {self.name} keep their lock until max_run_time passes: "
+                     "their outcome is not written")
+        return DatabaseError(line, permanent=exc.permanent)
 
     def _record(self, operation: Callable[[], None]) -> None:
         """Write a job's outcome, waiting out a database outage: the outcome must not be lost."""
@@ -245,7 +272,7 @@ class Worker:
                 operation()
                 return
             except DatabaseError as exc:
-                self._database_down(exc)
+                self._database_down(exc, unwritten=True)
 
     def _report(self, *events: str) -> None:
         """Tell the supervisor (if any) what this worker is doing: a short line per event, one write."""
