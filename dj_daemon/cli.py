@@ -14,6 +14,7 @@ import click
 from . import console, daemonize, log
 from .api import Queue
 from .config import Config
+from .errors import WorkerInterrupted
 from .job import Job
 from .payload import resolve
 from .store import Store, open_store
@@ -72,14 +73,19 @@ def check(ctx: click.Context) -> None:
 def _worker(ctx: click.Context, exit_when_empty: bool, **flags: Any) -> Stats:
     """Run a worker in this process until stopped, or until the queue is empty if asked; such
     a run gives up on a database outage after ``database_patience`` (at once if no wait can
-    help)."""
+    help). A second stop signal ends the command with one line: the job in hand was released."""
     queues = flags.pop("queues")
     config = console.config_from(ctx, queues=queues, **flags)
     log.setup(config.log_level, log_format=config.log_format, hostname=config.hostname)
     patience = config.database_patience if exit_when_empty else None
-    worker = Worker(config, _store(config), patience=patience)
-    worker.install_signal_handlers()
-    return worker.run(exit_when_empty=exit_when_empty)
+    with Worker(config, _store(config), patience=patience) as worker:
+        worker.install_signal_handlers()
+        try:
+            return worker.run(exit_when_empty=exit_when_empty)
+        except WorkerInterrupted as exc:
+            console.fail(PROG, f"{exc}: the job in hand was stopped and released, an attempt counted",
+                         128 + exc.signum)
+            raise  # not reached: fail exits
 
 
 @cli.command()

@@ -3,6 +3,7 @@
 Every error an operator or application can cause derives from ``DJError`` so
 the CLIs can print it as one line and exit non-zero, never as a traceback.
 """
+import signal
 
 
 class DJError(Exception):
@@ -38,6 +39,10 @@ class DatabaseError(DJError):
         self.permanent = permanent
 
 
+class WorkerError(DJError):
+    """A worker cannot run as asked (e.g. outside the main thread, where SIGALRM cannot reach it)."""
+
+
 class UnknownJobError(DJError):
     """No job has the id an operator asked for."""
 
@@ -51,3 +56,7 @@ class JobTimeout(BaseException):
 
 class WorkerInterrupted(BaseException):
     """The worker was told to stop now (second Ctrl-C); the job in hand is released."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"interrupted by {signal.Signals(signum).name}")
+        self.signum = signum

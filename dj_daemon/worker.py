@@ -2,7 +2,9 @@
 
 A stop request (SIGTERM, or a first Ctrl-C) lets the job in hand finish; a
 second one interrupts it, and the job is unlocked with an attempt counted.
-Jobs run in this process's main thread under a ``max_run_time`` deadline.
+Jobs run in this process's main thread under a ``max_run_time`` deadline; a
+worker refuses to be built in another thread, where that deadline (SIGALRM)
+and the stop signals could not reach it.
 
 A database outage is waited out (one log line per outage), for as long as it
 lasts in the daemon and plain ``work``; a run meant to end (``workoff``, ``work
@@ -15,6 +17,7 @@ import logging
 import os
 import select
 import signal
+import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -22,7 +25,7 @@ from typing import Any, Callable
 
 from . import payload
 from .config import Config
-from .errors import DatabaseError, DeserializationError, JobTimeout, WorkerInterrupted
+from .errors import DatabaseError, DeserializationError, JobTimeout, WorkerError, WorkerInterrupted
 from .job import Job, performing
 from .metrics import Metrics
 from .records import RecordLoader
@@ -71,6 +74,9 @@ class Worker:
                  channel: int | None = None, wake_fd: int | None = None, parent_pid: int | None = None,
                  metrics: Metrics | None = None, patience: float | None = None) -> None:
         """``patience``: seconds to wait out a database outage before giving up (None: for ever)."""
+        if threading.current_thread() is not threading.main_thread():
+            raise WorkerError("Worker must run in the main thread: the max_run_time deadline (SIGALRM) and "
+                              "the stop signals only reach that thread")
         self.config = config
         self.store = store
         self.metrics = metrics or Metrics()
@@ -98,6 +104,25 @@ class Worker:
             return None
         return payload.resolve(self.config.session_factory, ("*",))
 
+    def close(self) -> None:
+        """Stop the batch guard's thread and close the wake pipe (idempotent)."""
+        if self._release_if_long is not None:
+            self._release_if_long.stop()
+            self._release_if_long = None
+        if self._wake_r < 0:
+            return
+        previous = signal.set_wakeup_fd(-1)
+        if previous != self._wake_w:  # not ours: leave it in place
+            signal.set_wakeup_fd(previous)
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+        self._wake_r = self._wake_w = -1
+
+    def __enter__(self) -> "Worker":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     # -- stopping -------------------------------------------------------------
     def install_signal_handlers(self, daemon: bool = False) -> None:
@@ -117,7 +142,7 @@ class Worker:
 
     def _on_stop_signal(self, signum: int, frame: object) -> None:
         if self.stopping and self._in_job:
-            raise WorkerInterrupted(f"interrupted by {signal.Signals(signum).name}")
+            raise WorkerInterrupted(signum)
         self.stopping = True
 
     def _sleep(self, seconds: float | None) -> None:
