@@ -286,8 +286,8 @@ class Worker:
         but left with the job's lock, which expires after ``max_run_time``."""
         line = str(exc) if exc.permanent else f"{exc} (still failing after database_patience: {self.patience:g}s)"
         if unwritten:
-            line += (f"; jobs locked by {self.name} keep their lock until max_run_time passes: "
-                     "their outcome is not written")
+            line += (f"; their outcome not written, jobs locked by {self.name} stay locked until "
+                     "max_run_time passes, then run again")
         return DatabaseError(line, permanent=exc.permanent)
 
     def _record(self, operation: Callable[[], None]) -> None:

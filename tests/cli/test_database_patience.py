@@ -106,8 +106,8 @@ def test_outage_mid_run_keeps_the_outcome_with_the_lock(config, store, subproces
         proc.kill()
     assert jobs.runs(side) == ["started", "done"]
     line = last_line_is_the_error(subprocess.CompletedProcess(proc.args, proc.returncode, out, err),
-                                  "still failing after database_patience: 2s", "keep their lock until max_run_time",
-                                  "their outcome is not written")
+                                  "still failing after database_patience: 2s", "their outcome not written",
+                                  "stay locked until max_run_time passes, then run again")
     job = store.get(job_id)
     assert job.locked_by is not None and job.locked_by in line
     assert (job.attempts, job.failed_at) == (0, None)
