@@ -51,6 +51,7 @@ class ReleaseIfLong:
         self._due = 0.0
         self._timing = False  # the thread is in a timed wait: it will look at _due again by itself
         self.released = False
+        self._stopped = False
         self._thread = threading.Thread(target=self._watch, name="release-if-long", daemon=True)
         self._thread.start()
 
@@ -66,12 +67,20 @@ class ReleaseIfLong:
             self._rest = ()
             return self.released
 
+    def stop(self) -> None:
+        """End the thread (after a release in progress) and wait for it: the worker is closing."""
+        with self._cond:
+            self._stopped = True
+            self._cond.notify()
+        self._thread.join()
+
     def _watch(self) -> None:
         with self._cond:
-            while True:
-                while not self._rest:
+            while not self._stopped:
+                if not self._rest:
                     self._timing = False
                     self._cond.wait()
+                    continue
                 self._timing = True
                 delay = self._due - time.monotonic()
                 if delay > 0:

@@ -14,14 +14,14 @@ import click
 from . import console, daemonize, log, metrics
 from .api import Queue
 from .config import Config
-from .errors import DatabaseError
+from .errors import DatabaseError, WorkerInterrupted
 from .job import Job
 from .payload import resolve
 from .pools import pools_of
 from .store import Store, open_store
 from .store.sqlite import missing_file
 from .supervisor import Supervisor
-from .worker import Worker
+from .worker import Stats, Worker
 
 PROG = "delayed_job"
 
@@ -82,21 +82,31 @@ def check(ctx: click.Context) -> None:
                f"{counts['running']} running, {counts['failed']} failed")
 
 
-def _worker(ctx: click.Context, **flags: Any) -> Worker:
+def _worker(ctx: click.Context, exit_when_empty: bool, **flags: Any) -> Stats:
+    """Run a worker in this process until stopped, or until the queue is empty if asked; such
+    a run gives up on a database outage after ``database_patience`` (at once if no wait can
+    help). A second stop signal ends the command with one line: the job in hand was released."""
     queues = flags.pop("queues")
     config = console.config_from(ctx, queues=queues, **flags)
     log.setup(config.log_level, log_format=config.log_format, hostname=config.hostname)
-    return Worker(config, _store(config))
+    patience = config.database_patience if exit_when_empty else None
+    with Worker(config, _store(config), patience=patience) as worker:
+        worker.install_signal_handlers()
+        try:
+            return worker.run(exit_when_empty=exit_when_empty)
+        except WorkerInterrupted as exc:
+            console.fail(PROG, f"{exc}: the job in hand was stopped and released, an attempt counted",
+                         128 + exc.signum)
+            raise  # not reached: fail exits
 
 
 @cli.command()
 @worker_options
+@click.option("--exit-on-complete", is_flag=True, help="Exit once no job is left to run (as workoff).")
 @click.pass_context
-def work(ctx: click.Context, **flags: Any) -> None:
+def work(ctx: click.Context, exit_on_complete: bool, **flags: Any) -> None:
     """Work jobs in the foreground until SIGTERM or Ctrl-C (the job in hand finishes first)."""
-    worker = _worker(ctx, **flags)
-    worker.install_signal_handlers()
-    stats = worker.run()
+    stats = _worker(ctx, exit_on_complete, **flags)
     click.echo(f"stopped after {stats.succeeded} jobs completed, {stats.failed} failed")
 
 
@@ -105,10 +115,8 @@ def work(ctx: click.Context, **flags: Any) -> None:
 @click.pass_context
 def workoff(ctx: click.Context, **flags: Any) -> None:
     """Run every runnable job, then exit."""
-    worker = _worker(ctx, **flags)
-    worker.install_signal_handlers()
     started = time.monotonic()
-    stats = worker.run(exit_when_empty=True)
+    stats = _worker(ctx, True, **flags)
     elapsed = max(time.monotonic() - started, 1e-9)
     click.echo(f"{stats.succeeded} jobs completed at {stats.succeeded / elapsed:.1f} j/s, {stats.failed} failed")
     ctx.exit(1 if stats.failed else 0)

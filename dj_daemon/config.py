@@ -99,6 +99,7 @@ class Setting:
 SETTINGS: dict[str, Setting] = {
     "url": Setting("database", str, "DJ_DATABASE_URL"),
     "password_file": Setting("database", str, "DJ_PASSWORD_FILE"),
+    "database_patience": Setting("database", float, "DJ_DATABASE_PATIENCE", Bounds(0.0, DECADE)),
     "allowed_modules": Setting("jobs", _list, "DJ_ALLOWED_MODULES"),
     "max_attempts": Setting("jobs", int, "DJ_MAX_ATTEMPTS", Bounds(1, INT32)),
     "max_run_time": Setting("jobs", float, "DJ_MAX_RUN_TIME", Bounds(0, DECADE, above=True)),
@@ -139,6 +140,7 @@ class Config:
 
     url: str = "sqlite:///delayed_job.sqlite3"
     password_file: str = ""
+    database_patience: float = 60.0
     allowed_modules: tuple[str, ...] = ()
     max_attempts: int = 25
     max_run_time: float = 4 * 3600.0

@@ -3,6 +3,7 @@
 Every error an operator or application can cause derives from ``DJError`` so
 the CLIs can print it as one line and exit non-zero, never as a traceback.
 """
+import signal
 
 
 class DJError(Exception):
@@ -30,7 +31,20 @@ class DefectiveJob(DJError):
 
 
 class DatabaseError(DJError):
-    """The database is unreachable or refused us; the message hides passwords."""
+    """The database is unreachable or refused us; the message hides passwords.
+
+    ``permanent`` when waiting cannot help (no such table or database, access
+    denied): a run meant to end (``workoff``) then stops at once instead of
+    waiting out what looks like an outage.
+    """
+
+    def __init__(self, message: str, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class WorkerError(DJError):
+    """A worker cannot run as asked (e.g. outside the main thread, where SIGALRM cannot reach it)."""
 
 
 class UnknownJobError(DJError):
@@ -46,3 +60,7 @@ class JobTimeout(BaseException):
 
 class WorkerInterrupted(BaseException):
     """The worker was told to stop now (second Ctrl-C); the job in hand is released."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"interrupted by {signal.Signals(signum).name}")
+        self.signum = signum

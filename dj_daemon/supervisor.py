@@ -257,13 +257,13 @@ class Supervisor:
         self.notifier.close_in_child()
         self.upkeep.store.forget_connections()
         config = self.config.replace(queues=pool.queues) if pool.queues else self.config
-        worker = Worker(config, open_store(config), channel=self.channel.write_fd, wake_fd=wake_fd,
-                        parent_pid=self.pid, metrics=self.metrics, journal=self._open_journal())
-        worker.install_signal_handlers(daemon=True)
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # what came meanwhile is delivered now
-        worker._report("up")
-        worker.register()
-        worker.run()
+        with Worker(config, open_store(config), channel=self.channel.write_fd, wake_fd=wake_fd,
+                    parent_pid=self.pid, metrics=self.metrics, journal=self._open_journal()) as worker:
+            worker.install_signal_handlers(daemon=True)
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # what came meanwhile is delivered now
+            worker._report("up")
+            worker.register()
+            worker.run()
         worker.store.dispose()
         return 0
 

@@ -1,6 +1,7 @@
 """The max-run-time deadline around one job, with SIGALRM (as RQ's timeouts).
 
-Only the worker's main thread runs jobs, so a real-time interval timer is
+Only the worker's main thread runs jobs (``Worker`` refuses to be built in
+another thread, where SIGALRM cannot be set), so a real-time interval timer is
 enough, and it stops pure-Python code and blocking system calls alike. The
 handler is installed once per process; each job only arms and disarms the
 timer (two system calls), which matters at thousands of jobs a second.

@@ -2,7 +2,14 @@
 
 A stop request (SIGTERM, or a first Ctrl-C) lets the job in hand finish; a
 second one interrupts it, and the job is unlocked with an attempt counted.
-Jobs run in this process's main thread under a ``max_run_time`` deadline.
+Jobs run in this process's main thread under a ``max_run_time`` deadline; a
+worker refuses to be built in another thread, where that deadline (SIGALRM)
+and the stop signals could not reach it.
+
+A database outage is waited out (one log line per outage), for as long as it
+lasts in the daemon and plain ``work``; a run meant to end (``workoff``, ``work
+--exit-on-complete``) is given a ``patience`` and then fails with one line, at
+once when no wait can fix the error (a missing table or database, access denied).
 """
 from __future__ import annotations
 
@@ -10,6 +17,7 @@ import logging
 import os
 import select
 import signal
+import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -17,7 +25,7 @@ from typing import Any, Callable
 
 from . import payload
 from .config import Config
-from .errors import DatabaseError, DefectiveJob, DeserializationError, JobTimeout, WorkerInterrupted
+from .errors import DatabaseError, DefectiveJob, DeserializationError, JobTimeout, WorkerError, WorkerInterrupted
 from .job import Job, performing
 from .journal import Journal
 from .metrics import Metrics
@@ -68,7 +76,12 @@ class Worker:
 
     def __init__(self, config: Config, store: Store, name: str | None = None, *,
                  channel: int | None = None, wake_fd: int | None = None, parent_pid: int | None = None,
-                 metrics: Metrics | None = None, journal: Journal | None = None) -> None:
+                 metrics: Metrics | None = None, journal: Journal | None = None,
+                 patience: float | None = None) -> None:
+        """``patience``: seconds to wait out a database outage before giving up (None: for ever)."""
+        if threading.current_thread() is not threading.main_thread():
+            raise WorkerError("Worker must run in the main thread: the max_run_time deadline (SIGALRM) and "
+                              "the stop signals only reach that thread")
         self.config = config
         self.store = store
         self.metrics = metrics or Metrics()
@@ -80,6 +93,7 @@ class Worker:
         #: under a supervisor, finished jobs wait for the next reservation's commit only while the
         #: journal keeps them (see ``journal``); without one, each is deleted as it finishes
         self._commit_each = channel is not None and journal is None
+        self.patience = patience
         self.batch = BatchSize(config.batch_size)
         self._release_if_long: ReleaseIfLong | None = None
         self._finished: list[Job] = []
@@ -99,6 +113,29 @@ class Worker:
             return None
         return payload.resolve(self.config.session_factory, ("*",))
 
+    def close(self) -> None:
+        """Stop the batch guard's thread, close the journal and the wake pipe (idempotent)."""
+        if self.journal is not None:
+            self.journal.close()
+            self.journal = None
+        if self._release_if_long is not None:
+            self._release_if_long.stop()
+            self._release_if_long = None
+        if self._wake_r < 0:
+            return
+        previous = signal.set_wakeup_fd(-1)
+        if previous != self._wake_w:  # not ours: leave it in place
+            signal.set_wakeup_fd(previous)
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+        self._wake_r = self._wake_w = -1
+
+    def __enter__(self) -> "Worker":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     # -- stopping -------------------------------------------------------------
     def install_signal_handlers(self, daemon: bool = False) -> None:
         """TERM (and INT in a terminal) stop after the current job; a second one interrupts it.
@@ -117,7 +154,7 @@ class Worker:
 
     def _on_stop_signal(self, signum: int, frame: object) -> None:
         if self.stopping and self._in_job:
-            raise WorkerInterrupted(f"interrupted by {signal.Signals(signum).name}")
+            raise WorkerInterrupted(signum)
         self.stopping = True
 
     def _sleep(self, seconds: float | None) -> None:
@@ -250,13 +287,32 @@ class Worker:
             self._db_down_since = None
         return reserved.jobs
 
-    def _database_down(self, exc: DatabaseError) -> None:
+    def _database_down(self, exc: DatabaseError, unwritten: bool = False) -> None:
+        """Back off after a database error, logged once per outage; with a ``patience``, give up
+        (raise) once the outage has lasted that long, or at once if no wait can fix it.
+        ``unwritten``: a job's outcome waits to be written (the error line says so)."""
         self.metrics.database_error("worker")
-        if self._db_down_since is None:
-            self._db_down_since = time.monotonic()
-            log.error("worker %s: %s; retrying", self.name, exc)
-        down = time.monotonic() - self._db_down_since
-        self._sleep(min(max(down / 4, 0.5), 2.0))  # back soon after the database is
+        now = time.monotonic()
+        first = self._db_down_since is None
+        if first:
+            self._db_down_since = now
+        down = now - self._db_down_since
+        if self.patience is not None and (exc.permanent or down >= self.patience):
+            raise self._give_up(exc, unwritten or bool(self._finished)) from exc
+        if first:
+            log.error("worker %s: %s; retrying%s", self.name, exc,
+                      "" if self.patience is None else f" for up to {self.patience:g}s (database_patience)")
+        pause = min(max(down / 4, 0.5), 2.0)  # back soon after the database is
+        self._sleep(pause if self.patience is None else min(pause, self.patience - down))
+
+    def _give_up(self, exc: DatabaseError, unwritten: bool) -> DatabaseError:
+        """The one-line error a bounded run ends with; an outcome it could not write is not lost
+        but left with the job's lock, which expires after ``max_run_time``."""
+        line = str(exc) if exc.permanent else f"{exc} (still failing after database_patience: {self.patience:g}s)"
+        if unwritten:
+            line += (f"; their outcome not written, jobs locked by {self.name} stay locked until "
+                     "max_run_time passes, then run again")
+        return DatabaseError(line, permanent=exc.permanent)
 
     def _record(self, operation: Callable[[], None]) -> None:
         """Write a job's outcome, waiting out a database outage: the outcome must not be lost."""
@@ -265,7 +321,7 @@ class Worker:
                 operation()
                 return
             except DatabaseError as exc:
-                self._database_down(exc)
+                self._database_down(exc, unwritten=True)
 
     def _report(self, *events: str) -> None:
         """Tell the supervisor (if any) what this worker is doing: a short line per event, one write."""
@@ -302,7 +358,7 @@ class Worker:
         policy = self._policy(call)
         if job.attempts and policy.gives_up(job.attempts):
             loader.finish(False)
-            return self._give_up(job, call, policy, started)
+            return self._out_of_attempts(job, call, policy, started)
         try:
             self._perform(call, job, policy, loader)
         except WorkerInterrupted as exc:
@@ -354,7 +410,7 @@ class Worker:
             if not ok:
                 loader.finish(False)
 
-    def _give_up(self, job: Job, call: payload.Call, policy: Policy, started: float) -> bool:
+    def _out_of_attempts(self, job: Job, call: payload.Call, policy: Policy, started: float) -> bool:
         """Fail for good, unrun, a job whose attempts ran out without failing here: each of its last
         runs ended its worker (os._exit, a signal, a segfault, the OOM killer), which the supervisor
         counted as an attempt. Its last error, naming the signal, is kept after a note."""

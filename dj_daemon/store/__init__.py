@@ -98,6 +98,12 @@ class Store(states.TrackedVerbs):
         self._cursors = driver.Cursors(engine)
 
     # -- plumbing -----------------------------------------------------------
+    def _error(self, exc: SQLAlchemyError) -> DatabaseError:
+        """The one-line ``DatabaseError`` for ``exc``, marked permanent when no wait can fix it
+        (the dialect's codes: a missing table or database, access denied)."""
+        orig = getattr(exc, "orig", None) or exc
+        return DatabaseError(describe(exc, self.safe_url), permanent=self._dialect.permanent(orig))
+
     def transaction(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` in a transaction, again on deadlock; other failures become ``DatabaseError``."""
         return self._retrying(self._on_connection, work)
@@ -115,9 +121,9 @@ class Store(states.TrackedVerbs):
                 if attempt + 1 < TX_ATTEMPTS and _retryable(exc):
                     time.sleep(random.uniform(0, 0.01 * 2**attempt))
                     continue
-                raise DatabaseError(describe(exc, self.safe_url)) from exc
+                raise self._error(exc) from exc
             except SQLAlchemyError as exc:
-                raise DatabaseError(describe(exc, self.safe_url)) from exc
+                raise self._error(exc) from exc
         raise AssertionError("unreachable")
 
     def _read(self, read: Callable[[Connection], T]) -> T:
@@ -131,7 +137,7 @@ class Store(states.TrackedVerbs):
         try:
             create_all(self.engine)
         except SQLAlchemyError as exc:
-            raise DatabaseError(describe(exc, self.safe_url)) from exc
+            raise self._error(exc) from exc
 
     def dispose(self) -> None:
         """Close pooled connections (at exit)."""
@@ -153,7 +159,7 @@ class Store(states.TrackedVerbs):
             try:
                 self._skip_locked = self._dialect.supports_skip_locked(self.engine)
             except OperationalError as exc:
-                raise DatabaseError(describe(exc, self.safe_url)) from exc
+                raise self._error(exc) from exc
         return self._skip_locked
 
     @functools.cached_property
@@ -250,7 +256,7 @@ class Store(states.TrackedVerbs):
             return self._poll_conn.execute(query, values).first() is not None
         except SQLAlchemyError as exc:
             self._close_poll()
-            raise DatabaseError(describe(exc, self.safe_url)) from exc
+            raise self._error(exc) from exc
 
     def _close_poll(self) -> None:
         if self._poll_conn is not None:
@@ -273,7 +279,7 @@ class Store(states.TrackedVerbs):
 
     def give_up(self, job: Job, note: str) -> None:
         """Fail a job for good without running it, ``note`` put before its last error (its
-        attempts ran out in workers that died running it; see ``Worker._give_up``)."""
+        attempts ran out in workers that died running it; see ``Worker._out_of_attempts``)."""
         now = self.clock()
         error = literal(note, Text) + func.coalesce(dj.c.last_error, "")
 

@@ -33,6 +33,15 @@ BEGIN = None
 
 #: Deadlock found / lock wait timeout: the transaction is retried from its start.
 RETRYABLE_CODES = frozenset({1213, 1205})
+#: No such table (1146), unknown database (1049), access denied (1045; 1044 to a database;
+#: 1698 without a password): no wait fixes these (``Store._error``).
+PERMANENT_CODES = frozenset({1146, 1049, 1045, 1044, 1698})
+
+
+def permanent(error: BaseException) -> bool:
+    """Whether the driver's ``error`` is one that waiting cannot fix."""
+    args = getattr(error, "args", ())
+    return bool(args) and args[0] in PERMANENT_CODES
 
 
 def engine_options() -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """PostgreSQL: SKIP LOCKED at READ COMMITTED, its default."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy.engine import Dialect, Engine
@@ -9,6 +10,12 @@ from sqlalchemy.engine import Dialect, Engine
 LOCK_BY_ID = False
 #: No explicit BEGIN: the driver opens a transaction before the first statement.
 BEGIN = None
+#: Undefined table, unknown database, bad password, bad authorization: no wait fixes these
+#: (``Store._error``).
+PERMANENT_STATES = frozenset({"42P01", "3D000", "28P01", "28000"})
+#: The same refused at connect, where psycopg's error carries no SQLSTATE, only libpq's text.
+PERMANENT_AT_CONNECT = re.compile(r'FATAL: +(database "[^"]*" does not exist|password authentication failed'
+                                  r'|role "[^"]*" does not exist|no pg_hba\.conf entry)')
 
 
 def engine_options() -> dict[str, Any]:
@@ -17,6 +24,11 @@ def engine_options() -> dict[str, Any]:
 
 def prepare(engine: Engine) -> None:
     """Nothing to install."""
+
+
+def permanent(error: BaseException) -> bool:
+    """Whether the driver's ``error`` is one that waiting cannot fix."""
+    return getattr(error, "sqlstate", None) in PERMANENT_STATES or bool(PERMANENT_AT_CONNECT.search(str(error)))
 
 
 def supports_skip_locked(engine: Engine) -> bool:

@@ -23,6 +23,9 @@ BUSY_TIMEOUT_MS = 30_000
 UNDECODABLE = "Could not decode to UTF-8"
 #: How every transaction starts (pysqlite's own BEGIN is off; see the module docstring).
 BEGIN = "BEGIN IMMEDIATE"
+#: No such table; a file that cannot be opened (its folder missing or not writable): no wait
+#: fixes these (``Store._error``). sqlite3 gives them no code of their own.
+PERMANENT_MESSAGES = ("no such table", "unable to open database file")
 
 
 def engine_options() -> dict[str, Any]:
@@ -70,6 +73,11 @@ def begin_immediate(conn: Any) -> None:
             pause = min(pause * 2, 0.002)
     finally:
         conn.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+
+
+def permanent(error: BaseException) -> bool:
+    """Whether the driver's ``error`` is one that waiting cannot fix."""
+    return any(words in str(error) for words in PERMANENT_MESSAGES)
 
 
 def supports_skip_locked(engine: Engine) -> bool:

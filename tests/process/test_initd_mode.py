@@ -97,6 +97,10 @@ def test_initd_script_drives_the_real_daemon(config, store, subprocess_env, path
         return subprocess.run([script, verb], env=env, capture_output=True, text=True, timeout=90)
 
     assert initd("start").returncode == 0
+    pid = read_pid(pidfile)
+    again = initd("start")  # LSB: start on a running service succeeds
+    assert (again.returncode, again.stdout.strip()) == (0, f"delayed_job is already running (pid {pid})")
+    assert read_pid(pidfile) == pid
     assert initd("status").returncode == 0
     Queue(config, store).enqueue(jobs.record, side, "via-initd")
     wait_for(lambda: jobs.runs(side) == ["via-initd"], what="job run by the init.d daemon")

@@ -153,9 +153,11 @@ def test_unit_hardening() -> None:
 
 # -- init.d -------------------------------------------------------------------
 
-def _fake_daemon(tmp_path: Path, rc: int) -> Path:
+def _fake_daemon(tmp_path: Path, rc: int, status: int | None = None) -> Path:
+    """Prints its arguments, exits ``rc`` (``status`` instead for the status verb, if given)."""
     fake = tmp_path / "fake_delayed_job"
-    fake.write_text(f'#!/bin/sh\necho "argv: $*"\nexit {rc}\n')
+    status_exit = "" if status is None else f'[ "$1" = status ] && exit {status}\n'
+    fake.write_text(f'#!/bin/sh\necho "argv: $*"\n{status_exit}exit {rc}\n')
     fake.chmod(0o755)
     return fake
 
@@ -212,7 +214,7 @@ def test_initd_start_uses_workers_log_file_and_defaults_file(tmp_path: Path) -> 
     pidfile, logfile = tmp_path / "run" / "dj.pid", tmp_path / "log" / "dj.log"
     defaults = tmp_path / "defaults"
     defaults.write_text(f"WORKERS=3\nPIDFILE={pidfile}\nLOGFILE={logfile}\n")
-    proc = _initd(tmp_path, "start", DAEMON=str(_fake_daemon(tmp_path, 0)), DEFAULTS_FILE=str(defaults))
+    proc = _initd(tmp_path, "start", DAEMON=str(_fake_daemon(tmp_path, 0, status=3)), DEFAULTS_FILE=str(defaults))
     assert proc.returncode == 0, proc
     assert f"argv: start -n 3 --pidfile {pidfile} --log-file {logfile}" in proc.stdout
     assert pidfile.parent.is_dir() and logfile.parent.is_dir()

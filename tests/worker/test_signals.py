@@ -49,9 +49,13 @@ def test_second_interrupt_stops_the_job_and_releases_it(config, store, subproces
         proc.send_signal(signal.SIGINT)
         time.sleep(0.2)
         proc.send_signal(signal.SIGINT)
-        proc.communicate(timeout=20)
+        out, err = proc.communicate(timeout=20)
     finally:
         proc.kill()
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert err.strip().splitlines()[-1] == ("delayed_job: error: interrupted by SIGINT: the job in hand was "
+                                            "stopped and released, an attempt counted"), err
+    assert [line for line in err.splitlines() if "error" in line.lower()] == err.strip().splitlines()[-1:], err
     job = store.get(job_id)
     assert job.locked_by is None and job.attempts == 1
     assert job.last_error.startswith("WorkerInterrupted: interrupted by SIGINT")
