@@ -126,4 +126,4 @@ def test_work_exit_on_complete_exits_once_the_queue_is_empty(config, store, subp
 @ONE_DIALECT
 def test_database_patience_is_validated(subprocess_env) -> None:
     assert_one_line_error(dj({**subprocess_env, "DJ_DATABASE_PATIENCE": "-1"}, "check"),
-                          "database_patience must not be negative")
+                          "database_patience must be at least 0")
