@@ -41,7 +41,7 @@ def test_watchdog_pings_throughout_workers_dying_young(config, store, subprocess
         assert wait_until(lambda: len(Ledger.read(side).ends) == 20, timeout=20)  # the new workers work
         assert daemon.proc.poll() is None
         pings = [at for at, message in daemon.messages if message == "WATCHDOG=1"]
-        gaps = [later - earlier for earlier, later in zip(pings, pings[1:])]
+        gaps = [later - earlier for earlier, later in zip(pings, pings[1:])] or [float("inf")]
         assert max(gaps) < 3.0, f"no WATCHDOG=1 for {max(gaps):.1f}s: systemd would abort this healthy daemon"
     finally:
         daemon.close()
