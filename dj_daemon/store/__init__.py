@@ -134,8 +134,15 @@ class Store(states.TrackedVerbs):
         self._close_poll()
 
     def forget_connections(self) -> None:
-        """In a forked child: drop the parent's pooled connections without closing their sockets,
-        which still belong to the parent (SQLAlchemy's advice for ``os.fork``)."""
+        """In a forked child: let go of the parent's connections without a word to the server.
+
+        The pool is replaced (SQLAlchemy's ``dispose(close=False)`` for ``os.fork``), and
+        the old pool, the poll's connection and the enqueue path's kept connection stay
+        reachable (``driver.keep_unclosed``): each holds a socket the parent still uses,
+        and a connection the garbage collector closed would end the parent's session.
+        The child opens connections of its own on first use.
+        """
+        driver.keep_unclosed(self.engine.pool, self._poll_conn)
         self.engine.dispose(close=False)
         self._poll_conn = None
         self._cursors.forget()
