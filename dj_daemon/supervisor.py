@@ -89,7 +89,7 @@ class Supervisor:
         self._install_signals()
         self.nudges = nudge.listen(self.config)
         self.metrics = metrics.start(self.config)
-        self.upkeep = Upkeep(self.config, self.metrics)
+        self.upkeep = Upkeep(self.config, self.metrics, self.notifier.watchdog_interval)
         log.info("supervisor %d starting %s on %s", self.pid, self._pools_text(), self.config.safe_url)
         self.upkeep.release_orphans()
         while True:
@@ -123,7 +123,9 @@ class Supervisor:
         return taken
 
     def _wait(self) -> None:
-        """Sleep until a signal, a worker's message, or the next periodic duty."""
+        """Sleep until a signal, a worker's message, or the next periodic duty; then a new turn
+        begins, with its own time for the database (see ``upkeep``)."""
+        self.upkeep.new_turn()
         timeout = min(1.0, self.notifier.watchdog_interval or 1.0, self.config.poll_interval)
         fds = [self._wake_r] + ([self.channel.read_fd] if self.channel.needs_select else []) \
             + ([self.nudges] if self.nudges is not None else [])
