@@ -251,6 +251,7 @@ class Supervisor:
         if self.nudges is not None:
             self.nudges.close()
         self.notifier.close_in_child()
+        self.metrics.close_in_child()
         self.upkeep.store.forget_connections()
         config = self.config.replace(queues=pool.queues) if pool.queues else self.config
         worker = Worker(config, open_store(config), channel=self.channel.write_fd, wake_fd=wake_fd,

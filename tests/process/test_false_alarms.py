@@ -18,7 +18,7 @@ import pytest
 
 from dj_daemon.api import Queue
 from tests import jobs
-from tests.process.daemon import Daemon, wait_for
+from tests.process.daemon import wait_for
 from tests.process.test_metrics import free_port, scrape, total
 
 ROUNDS = 10
