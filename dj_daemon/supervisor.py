@@ -104,7 +104,7 @@ class Supervisor:
             if self.stopping and not self.slots:
                 break
             self._wait()
-        self.upkeep.retry_releases()
+        self.upkeep.retry_pending()
         self.notifier.status("stopped")
         log.info("supervisor %d stopped", self.pid)
         self.upkeep.store.dispose()
@@ -144,6 +144,7 @@ class Supervisor:
 
     def _maintain(self) -> None:
         now = time.monotonic()
+        self.upkeep.retry_pending()  # registrations and releases the database did not take yet
         self._spawn_missing(now)
         self._retire_old_generation()
         if now >= self.next_poll and any(s.waiting for s in self.slots.values()):
@@ -238,7 +239,7 @@ class Supervisor:
         os.set_blocking(wake_w, False)
         name = f"{self.config.hostname}:{pid}"
         self.slots[pid] = Slot(pid, name, index, self.generation, time.monotonic(), wake=wake_w)
-        self.upkeep.guarded(lambda store: store.register_worker(name, self.config.hostname, pid))
+        self.upkeep.register(name, self.config.hostname, pid)
         log.info("spawned worker %s for pool %s", name, self.pools[index].label())
 
     def _worker_main(self, pool: Pool, wake_fd: int, mask: set[signal.Signals]) -> int:

@@ -2,7 +2,8 @@
 
 Every duty goes through ``guarded``: a database error is logged once per
 outage and yields None, and the duty is tried again on a later turn, so an
-outage never stops the supervisor (releases wait in ``pending`` meanwhile).
+outage never stops the supervisor (registrations and releases wait in
+``pending`` meanwhile).
 
 Nor does a database that hangs instead of failing (a frozen server, a
 network black hole) stop the loop's signals, reaping and watchdog pings.
@@ -64,7 +65,7 @@ class Upkeep:
         self.store: Store = open_store(config, timeout=self.timeout)
         self.error = ""
         self.queued: int | None = None
-        self.pending: list[tuple[str, str, tuple[int, ...], tuple[int, ...] | None]] = []
+        self.pending: list[Callable[[Store], object]] = []  # registrations and releases, in order
         self._spent = 0.0       # on the database, this turn of the loop
         self._resume_at = 0.0   # no duty before this (monotonic), after a failure
 
@@ -94,39 +95,44 @@ class Upkeep:
             self.error = ""
         return result
 
+    def register(self, name: str, hostname: str, pid: int) -> None:
+        """A new worker's heartbeat row (``Store.register_worker``), in turn with the releases:
+        a row missed would hide the worker from ``status`` and from other hosts' recovery."""
+        self.pending.append(lambda store: store.register_worker(name, hostname, pid))
+        self.retry_pending()
+
     def release(self, name: str, error: str, completed: tuple[int, ...] = (),
                 started: tuple[int, ...] | None = None) -> None:
         """Free an ended worker's jobs (see ``Store.worker_gone``); delete the ``completed`` ones."""
-        self.pending.append((name, error, completed, started))
-        self.retry_releases()
+        self.pending.append(releasing(name, error, completed, started))
+        self.retry_pending()
 
-    def retry_releases(self) -> None:
-        """Release what is pending, in order; what the database refuses waits for the next turn."""
-        while self.pending:
-            name, error, completed, started = self.pending[0]
-            released = self.guarded(lambda store: store.worker_gone(name, error, completed, started))
-            if released is None:
-                return
+    def retry_pending(self) -> None:
+        """Do what is pending, in order; what the database does not take waits for a later turn."""
+        while self.pending and self.guarded(self._do_first):
             self.pending.pop(0)
-            if released:
-                log.warning("released %d job(s) of %s: %s", released, name, error)
+
+    def _do_first(self, store: Store) -> bool:
+        """The first pending duty; True once done (``guarded`` yields None if it was not)."""
+        self.pending[0](store)
+        return True
 
     def release_orphans(self) -> None:
         """At boot: free jobs of this host's workers from an earlier run that are no longer alive."""
         for row in self.guarded(lambda store: store.workers(self.config.hostname)) or []:
             if not alive(row["pid"]):
-                self.pending.append((row["name"], f"worker {row['name']} gone: found dead at daemon start", (), None))
-        self.retry_releases()
+                self.pending.append(releasing(row["name"], f"worker {row['name']} gone: found dead at daemon start"))
+        self.retry_pending()
 
     def heartbeat(self, current_jobs: dict[str, int | None]) -> None:
         """One write for all this host's workers; then free the jobs of silent workers elsewhere."""
-        self.retry_releases()
+        self.retry_pending()
         self.guarded(lambda store: store.beat(current_jobs))
         timeout = self.config.heartbeat_timeout
         for name in self.guarded(lambda store: store.silent_workers(timeout)) or []:
             if name not in current_jobs:
-                self.pending.append((name, f"worker {name} lost: no heartbeat for {timeout:g}s", (), None))
-        self.retry_releases()
+                self.pending.append(releasing(name, f"worker {name} lost: no heartbeat for {timeout:g}s"))
+        self.retry_pending()
 
     def measure_queue(self) -> float:
         """One grouped query for STATUS= and the metrics: jobs due and waiting, by queue. Returns
@@ -142,3 +148,13 @@ class Upkeep:
         """The idle poll: is a job ready for a pool serving ``queues`` (empty: all)?"""
         config = self.config.replace(queues=queues) if queues else self.config
         return bool(self.guarded(lambda store: store.has_ready(filters_from(config))))
+
+
+def releasing(name: str, error: str, completed: tuple[int, ...] = (),
+              started: tuple[int, ...] | None = None) -> Callable[[Store], None]:
+    """The pending duty of freeing an ended worker's jobs (``Store.worker_gone``), said in the log."""
+    def release(store: Store) -> None:
+        released = store.worker_gone(name, error, completed, started)
+        if released:
+            log.warning("released %d job(s) of %s: %s", released, name, error)
+    return release

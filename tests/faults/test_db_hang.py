@@ -31,6 +31,11 @@ def longest_silence(pings: list[float], since: float, until: float) -> float:
     return max(b - a for a, b in zip(marks, marks[1:]))
 
 
+def registered(store) -> set[str]:
+    """The workers in the heartbeat table."""
+    return {row["name"] for row in store.workers()}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("db_url", ["mysql"], indirect=True)
 def test_watchdog_pings_and_a_stop_go_on_while_the_database_hangs(config, store, subprocess_env, relay,  # noqa: F811
@@ -57,6 +62,11 @@ def test_watchdog_pings_and_a_stop_go_on_while_the_database_hangs(config, store,
         assert silence < WATCHDOG_S, f"no WATCHDOG=1 for {silence:.1f}s: systemd would kill the daemon"
         assert any(t > frozen_at and "database unreachable" in m for t, m in daemon.messages), daemon.sent("STATUS=")
         assert daemon.proc.poll() is None
+
+        relay.thaw()  # what the supervisor could not write meanwhile, it writes now, in order
+        wait_for(lambda: registered(store) == {f"testhost:{pid}" for pid in daemon.worker_pids()},
+                 what="registry caught up")
+        assert f"testhost:{victims[0]}" not in registered(store)
 
         stop_at = time.monotonic()
         daemon.signal(signal.SIGTERM)  # the workers hang in their queries: killed after the grace period

@@ -109,6 +109,12 @@ class Relay:
     def freeze(self) -> None:
         self.frozen.set()
 
+    def thaw(self) -> None:
+        """Forward again, on new connections: the frozen ones lost their bytes, so they are cut."""
+        self.cut()
+        self.frozen.clear()
+        self.restore()
+
     def close(self) -> None:
         self.closed = True
         self.cut()
