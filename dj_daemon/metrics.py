@@ -64,6 +64,10 @@ class Metrics:
     def close(self) -> None:
         """Stop serving (the supervisor, at exit)."""
 
+    def close_in_child(self) -> None:
+        """In a forked worker: close its copy of the exporter's listening socket, which a worker
+        outliving the supervisor would otherwise keep from the next one."""
+
 
 class PrometheusMetrics(Metrics):
     """Metrics recorded through prometheus_client in multiprocess mode."""
@@ -171,6 +175,11 @@ class PrometheusMetrics(Metrics):
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(pid, self.directory)
+
+    def close_in_child(self) -> None:
+        if self._server is not None:
+            self._server.socket.close()  # only the fd: the serving thread is the supervisor's
+            self._server = None
 
     def close(self) -> None:
         if self._server is not None:

@@ -96,7 +96,7 @@ class Supervisor:
         except OSError as exc:
             raise ConfigError(f"cannot keep worker journals in {self.journal_dir}: {exc.strerror} "
                               "(set [daemon] journal_dir to a folder this user can write)") from None
-        self.upkeep = Upkeep(self.config, self.metrics, self.journal_dir)
+        self.upkeep = Upkeep(self.config, self.metrics, self.journal_dir, self.notifier.watchdog_interval)
         log.info("supervisor %d starting %s on %s", self.pid, self._pools_text(), self.config.safe_url)
         self.upkeep.release_orphans()
         while True:
@@ -111,7 +111,7 @@ class Supervisor:
             if self.stopping and not self.slots:
                 break
             self._wait()
-        self.upkeep.retry_releases()
+        self.upkeep.retry_pending()
         self.notifier.status("stopped")
         log.info("supervisor %d stopped", self.pid)
         self.upkeep.store.dispose()
@@ -130,7 +130,9 @@ class Supervisor:
         return taken
 
     def _wait(self) -> None:
-        """Sleep until a signal, a worker's message, or the next periodic duty."""
+        """Sleep until a signal, a worker's message, or the next periodic duty; then a new turn
+        begins, with its own time for the database (see ``upkeep``)."""
+        self.upkeep.new_turn()
         timeout = min(1.0, self.notifier.watchdog_interval or 1.0, self.config.poll_interval)
         fds = [self._wake_r] + ([self.channel.read_fd] if self.channel.needs_select else []) \
             + ([self.nudges] if self.nudges is not None else [])
@@ -149,6 +151,7 @@ class Supervisor:
 
     def _maintain(self) -> None:
         now = time.monotonic()
+        self.upkeep.retry_pending()  # releases the database did not take yet
         self._spawn_missing(now)
         self._retire_old_generation()
         if now >= self.next_poll and any(s.waiting for s in self.slots.values()):
@@ -255,6 +258,7 @@ class Supervisor:
         if self.nudges is not None:
             self.nudges.close()
         self.notifier.close_in_child()
+        self.metrics.close_in_child()
         self.upkeep.store.forget_connections()
         config = self.config.replace(queues=pool.queues) if pool.queues else self.config
         with Worker(config, open_store(config), channel=self.channel.write_fd, wake_fd=wake_fd,

@@ -3,6 +3,20 @@
 Every duty goes through ``guarded``: a database error is logged once per
 outage and yields None, and the duty is tried again on a later turn, so an
 outage never stops the supervisor (releases wait in ``pending`` meanwhile).
+
+Nor does a database that hangs instead of failing (a frozen server, a
+network black hole) stop the loop's signals, reaping and watchdog pings.
+Every wait on the database is bounded by ``timeout`` (see ``open_store``),
+an eighth of the watchdog's interval (``statement_timeout``), and a turn of
+the loop starts no duty once it has spent ``timeout`` on the database, nor
+for ``timeout`` after a failure. The worst turn while the database hangs:
+just under ``timeout`` of answered statements, then one duty that fails
+within three (a quick failure, then its one retry's connect and statement):
+4 timeouts, half the watchdog's interval, so a ping is never late by more.
+Under the unit's ``WatchdogSec=60``: 3.75 s a wait, 15 s a turn at worst.
+The duties stay on the loop's thread rather than a thread of their own: a
+worker forked while such a thread held a lock (the metrics' file lock, a
+buffered stream's, the pool's) would wait on it forever.
 """
 from __future__ import annotations
 
@@ -20,10 +34,30 @@ from .store import Store, open_store
 from .worker import filters_from
 
 log = logging.getLogger("dj_daemon.supervisor")
+#: The longest any supervisor statement may take, and the shortest (a slower watchdog asks no less).
+TIMEOUT_MAX = 10.0
+TIMEOUT_MIN = 1.0
+#: The worst turn of the loop, in timeouts (see the module docstring), and in watchdog intervals.
+WORST_TURN = 4
+TURN_SHARE = 0.5
+
+
+def statement_timeout(watchdog_interval: float | None) -> float:
+    """Seconds the supervisor may wait on the database at once: its worst turn (``WORST_TURN``
+    of them) must take at most half the interval between pings (systemd waits two intervals)."""
+    if not watchdog_interval:
+        return TIMEOUT_MAX
+    timeout = min(TIMEOUT_MAX, watchdog_interval * TURN_SHARE / WORST_TURN)
+    if timeout < TIMEOUT_MIN:
+        log.warning("watchdog interval %gs is too short to bound a database stall; database waits are "
+                    "bounded to %gs, WatchdogSec should be at least %gs", watchdog_interval, TIMEOUT_MIN,
+                    2 * TIMEOUT_MIN * WORST_TURN / TURN_SHARE)
+    return max(timeout, TIMEOUT_MIN)
 
 
 class Release(NamedTuple):
-    """A worker that ended, to be settled: its name, why it ended, what its journal says."""
+    """A worker that ended, to be settled: its name, why it ended, the jobs its journal lists as
+    finished (None: it kept no journal here)."""
 
     name: str
     error: str
@@ -33,27 +67,42 @@ class Release(NamedTuple):
 class Upkeep:
     """One store for the supervisor, and what it does with it."""
 
-    def __init__(self, config: Config, metrics: Metrics, journal_dir: str) -> None:
+    def __init__(self, config: Config, metrics: Metrics, journal_dir: str,
+                 watchdog_interval: float | None = None) -> None:
         self.config = config
         self.metrics = metrics
         self.journal_dir = journal_dir
-        self.store: Store = open_store(config)
+        self.timeout = statement_timeout(watchdog_interval)
+        self.store: Store = open_store(config, timeout=self.timeout)
         self.error = ""
         self.measuring_fails = False
         self.queued: int | None = None
-        self.pending: list[Release] = []
+        self.pending: list[Release] = []  # ended workers whose rows are not settled yet, in order
         self.orphans_checked = False
+        self._spent = 0.0       # on the database, this turn of the loop
+        self._resume_at = 0.0   # no duty before this (monotonic), after a failure
+
+    def new_turn(self) -> None:
+        """A new turn of the loop: it may spend ``timeout`` on the database again."""
+        self._spent = 0.0
 
     def guarded(self, operation: Callable[[Store], object]) -> object | None:
-        """Run a store operation; a database error is logged once per outage and yields None."""
+        """Run a store operation; a database error is logged once per outage and yields None.
+        None too, without a try, while this turn has spent its time or after a failure."""
+        started = time.monotonic()
+        if self._spent >= self.timeout or started < self._resume_at:
+            return None
         try:
             result = operation(self.store)
         except DatabaseError as exc:
+            self._resume_at = time.monotonic() + self.timeout
             self.metrics.database_error("supervisor")
             if not self.error:
                 log.error("%s; retrying", exc)
             self.error = str(exc)
             return None
+        finally:
+            self._spent += time.monotonic() - started
         if self.error:
             log.warning("database reachable again")
             self.error = ""
@@ -63,21 +112,22 @@ class Upkeep:
         """Settle an ended worker's jobs as its journal tells (see ``Store.worker_gone``): finished
         ones are deleted, the one it was running gets an attempt counted, the rest are unlocked."""
         self.pending.append(Release(name, error, journal.read(self.journal_dir, name)))
-        self.retry_releases()
+        self.retry_pending()
 
-    def retry_releases(self) -> None:
-        """Release what is pending, in order; what the database refuses waits for the next turn.
-        A journal goes only once its worker's rows are settled: until then it is what the next
-        supervisor would read, were this one to die."""
-        while self.pending:
-            name, error, completed = self.pending[0]
-            released = self.guarded(lambda store: store.worker_gone(name, error, completed))
-            if released is None:
-                return
-            self.pending.pop(0)
-            journal.remove(self.journal_dir, name)
-            if released:
-                log.warning("released %d job(s) of %s: %s", released, name, error)
+    def retry_pending(self) -> None:
+        """Release what is pending, in order; what the database does not take waits for a later
+        turn. A journal goes only once its worker's rows are settled: until then it is what the
+        next supervisor would read, were this one to die."""
+        while self.pending and self.guarded(self._release_first):
+            journal.remove(self.journal_dir, self.pending.pop(0).name)
+
+    def _release_first(self, store: Store) -> bool:
+        """The first pending release; True once done (``guarded`` yields None if it was not)."""
+        name, error, completed = self.pending[0]
+        released = store.worker_gone(name, error, completed)
+        if released:
+            log.warning("released %d job(s) of %s: %s", released, name, error)
+        return True
 
     def release_orphans(self) -> None:
         """Free the jobs of this host's workers of an earlier run that are gone: those with a
@@ -99,13 +149,13 @@ class Upkeep:
         """One write for all this host's workers; then free the jobs of silent workers elsewhere."""
         if not self.orphans_checked:
             self.release_orphans()
-        self.retry_releases()
+        self.retry_pending()
         self.guarded(lambda store: store.beat(current_jobs))
         timeout = self.config.heartbeat_timeout
         for name in self.guarded(lambda store: store.silent_workers(timeout)) or []:
             if name not in current_jobs:
                 self.pending.append(Release(name, f"worker {name} lost: no heartbeat for {timeout:g}s", None))
-        self.retry_releases()
+        self.retry_pending()
 
     def measure_queue(self) -> float:
         """One grouped query for STATUS= and the metrics: jobs due and waiting, by queue. Returns

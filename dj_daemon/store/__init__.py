@@ -44,18 +44,24 @@ class Reserved(NamedTuple):
     parked: list[tuple[Job, State]]
 
 
-def open_store(config: Config) -> "Store":
-    """A store on ``config.url``; a bad URL or missing driver is a one-line ``DatabaseError``."""
+def open_store(config: Config, timeout: float | None = None) -> "Store":
+    """A store on ``config.url``; a bad URL or missing driver is a one-line ``DatabaseError``.
+
+    With ``timeout`` (seconds), no wait on the database lasts longer: connecting, a
+    statement's answer, a lock another writer holds (each as the dialect can bound it,
+    see its ``engine_options``), and no transaction is tried again once that long has
+    passed since its first try. Without it, the drivers' own generous limits apply.
+    """
     try:
         url = make_url(config.url)
         dialect = DIALECTS.get(url.get_backend_name())
         if dialect is None:
             raise DatabaseError(f"unsupported database {url.get_backend_name()!r} in {mask_url(config.url)}")
-        engine = create_engine(url, **dialect.engine_options())
+        engine = create_engine(url, **dialect.engine_options(timeout))
     except (ArgumentError, NoSuchModuleError, ImportError) as exc:
         raise DatabaseError(f"cannot use database {mask_url(config.url)}: {exc}") from None
-    dialect.prepare(engine)
-    return Store(engine, dialect, config.safe_url)
+    dialect.prepare(engine, timeout)
+    return Store(engine, dialect, config.safe_url, timeout=timeout)
 
 
 def describe(exc: BaseException, safe_url: str) -> str:
@@ -88,8 +94,9 @@ class Store(states.TrackedVerbs):
     """The work queue in one database; safe to use from one process at a time."""
 
     def __init__(self, engine: Engine, dialect: ModuleType, safe_url: str,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow, timeout: float | None = None) -> None:
         self.engine = engine
+        self.timeout = timeout  # see ``open_store``
         self.safe_url = safe_url
         self.clock = clock
         self._dialect = dialect
@@ -114,11 +121,12 @@ class Store(states.TrackedVerbs):
 
     def _retrying(self, run: Callable[[Callable[[Any], T]], T], work: Callable[[Any], T]) -> T:
         """``run(work)``, again on deadlock; other failures become ``DatabaseError``."""
+        started = time.monotonic()
         for attempt in range(TX_ATTEMPTS):
             try:
                 return run(work)
             except DBAPIError as exc:
-                if attempt + 1 < TX_ATTEMPTS and _retryable(exc):
+                if attempt + 1 < TX_ATTEMPTS and _retryable(exc) and self._may_retry(started):
                     time.sleep(random.uniform(0, 0.01 * 2**attempt))
                     continue
                 raise self._error(exc) from exc
@@ -131,6 +139,11 @@ class Store(states.TrackedVerbs):
         if self._dialect is sqlite:
             return self.transaction(lambda conn: sqlite.reading_bad_text(conn, lambda: read(conn)))
         return self.transaction(read)
+
+    def _may_retry(self, started: float) -> bool:
+        """Within ``timeout`` of the first try, if there is one: a statement that timed out
+        (a lost connection too, to the driver) is not waited for twice."""
+        return self.timeout is None or time.monotonic() - started < self.timeout
 
     def create_schema(self) -> None:
         """Create the tables and indexes that are missing (``delayed_job db init``)."""
@@ -146,8 +159,15 @@ class Store(states.TrackedVerbs):
         self._close_poll()
 
     def forget_connections(self) -> None:
-        """In a forked child: drop the parent's pooled connections without closing their sockets,
-        which still belong to the parent (SQLAlchemy's advice for ``os.fork``)."""
+        """In a forked child: let go of the parent's connections without a word to the server.
+
+        The pool is replaced (SQLAlchemy's ``dispose(close=False)`` for ``os.fork``), and
+        the old pool, the poll's connection and the enqueue path's kept connection stay
+        reachable (``driver.keep_unclosed``): each holds a socket the parent still uses,
+        and a connection the garbage collector closed would end the parent's session.
+        The child opens connections of its own on first use.
+        """
+        driver.keep_unclosed(self.engine.pool, self._poll_conn)
         self.engine.dispose(close=False)
         self._poll_conn = None
         self._cursors.forget()
@@ -250,7 +270,8 @@ class Store(states.TrackedVerbs):
             return self.transaction(lambda conn: conn.execute(query, values).first() is not None)
         try:
             if self._poll_conn is None:
-                options = {**self._dialect.engine_options(), "isolation_level": "AUTOCOMMIT", "poolclass": NullPool}
+                options = {**self._dialect.engine_options(self.timeout), "isolation_level": "AUTOCOMMIT",
+                           "poolclass": NullPool}
                 options.pop("pool_recycle", None)
                 self._poll_conn = create_engine(self.engine.url, **options).connect()
             return self._poll_conn.execute(query, values).first() is not None

@@ -30,6 +30,8 @@ from ..schema import delayed_jobs as dj
 from .common import INSERT_JOB
 
 T = TypeVar("T")
+#: In a forked child: the parent's connection objects, reachable until the child exits (``keep_unclosed``).
+_INHERITED: list[object] = []
 #: The columns ``NewJob.params`` gives (its ``now`` is not a column).
 COLUMNS = ("handler", "queue", "priority", "run_at", "attempts", "strand")
 
@@ -177,10 +179,23 @@ class Cursors:
             kept.close()
 
     def forget(self) -> None:
-        """In a forked child: drop the kept connection unclosed, as its socket is the parent's."""
+        """In a forked child: let go of the kept connection unclosed, as its socket is the parent's."""
+        keep_unclosed(self._kept)
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self._kept = None
+
+
+def keep_unclosed(*inherited: object) -> None:
+    """In a forked child: keep the parent's connection objects reachable for the child's whole life.
+
+    Dropping one would let the garbage collector close it: SQLAlchemy's finalizer of a
+    checked-out connection closes the DB-API connection, which then says goodbye to the
+    server (PyMySQL's COM_QUIT, psycopg's Terminate) on the socket the parent still uses,
+    and the parent's next statement fails with "Lost connection". Kept here, they are
+    never touched again; the child leaves with ``os._exit``, which runs no finalizer.
+    """
+    _INHERITED.extend(item for item in inherited if item is not None)
 
 
 def _abandon(raw: PoolProxiedConnection | None, gone: bool, error: type[Exception]) -> bool:

@@ -44,17 +44,19 @@ def permanent(error: BaseException) -> bool:
     return bool(args) and args[0] in PERMANENT_CODES
 
 
-def engine_options() -> dict[str, Any]:
+def engine_options(timeout: float | None = None) -> dict[str, Any]:
+    """``timeout`` (the supervisor's) bounds connecting, and waiting for each read or write."""
     # No pre-ping and no rollback on return: each costs a round trip per transaction, and every
     # transaction here ends in its own COMMIT or ROLLBACK. A dropped connection is invalidated by
     # SQLAlchemy and the store retries the transaction on a fresh one.
     return {"isolation_level": "READ COMMITTED", "pool_recycle": 3600, "pool_reset_on_return": None,
-            # A read or write timeout beyond InnoDB's 50 s lock wait, so that a silent network
-            # partition fails a statement instead of hanging a worker forever.
-            "connect_args": {"connect_timeout": 10, "read_timeout": 120, "write_timeout": 120}}
+            # By default a read or write timeout beyond InnoDB's 50 s lock wait, so that a silent
+            # network partition or a frozen server fails a statement instead of hanging a worker forever.
+            "connect_args": {"connect_timeout": timeout or 10, "read_timeout": timeout or 120,
+                             "write_timeout": timeout or 120}}
 
 
-def prepare(engine: Engine) -> None:
+def prepare(engine: Engine, timeout: float | None = None) -> None:
     """Nothing to install: the options above are enough."""
 
 

@@ -1,6 +1,7 @@
 """PostgreSQL: SKIP LOCKED at READ COMMITTED, its default."""
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -18,11 +19,20 @@ PERMANENT_AT_CONNECT = re.compile(r'FATAL: +(database "[^"]*" does not exist|pas
                                   r'|role "[^"]*" does not exist|no pg_hba\.conf entry)')
 
 
-def engine_options() -> dict[str, Any]:
-    return {"pool_reset_on_return": None, "connect_args": {"connect_timeout": 10}}
+def engine_options(timeout: float | None = None) -> dict[str, Any]:
+    """``timeout`` (the supervisor's) bounds connecting, each statement on the server, and a peer
+    gone silent (TCP keepalives, unacknowledged data). libpq has no read timeout: a server
+    process that is frozen while its host still answers TCP is not detected."""
+    if timeout is None:
+        return {"pool_reset_on_return": None, "connect_args": {"connect_timeout": 10}}
+    seconds, ms = max(2, math.ceil(timeout)), round(timeout * 1000)  # libpq: whole seconds, at least 2
+    return {"pool_reset_on_return": None,
+            "connect_args": {"connect_timeout": seconds, "options": f"-c statement_timeout={ms}",
+                             "tcp_user_timeout": ms, "keepalives": 1, "keepalives_idle": seconds,
+                             "keepalives_interval": 1, "keepalives_count": 2}}
 
 
-def prepare(engine: Engine) -> None:
+def prepare(engine: Engine, timeout: float | None = None) -> None:
     """Nothing to install."""
 
 

@@ -28,12 +28,15 @@ BEGIN = "BEGIN IMMEDIATE"
 PERMANENT_MESSAGES = ("no such table", "unable to open database file")
 
 
-def engine_options() -> dict[str, Any]:
-    return {"connect_args": {"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}}
+def engine_options(timeout: float | None = None) -> dict[str, Any]:
+    """``timeout`` (the supervisor's) replaces ``BUSY_TIMEOUT_MS``: see ``prepare``."""
+    return {"connect_args": {"timeout": timeout or BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}}
 
 
-def prepare(engine: Engine) -> None:
-    """Install the connect and begin hooks described in the module docstring."""
+def prepare(engine: Engine, timeout: float | None = None) -> None:
+    """Install the connect and begin hooks described in the module docstring; every wait for
+    another writer is bounded by ``timeout`` if given, else by ``BUSY_TIMEOUT_MS``."""
+    busy_ms = round(timeout * 1000) if timeout else None
 
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection: Any, record: Any) -> None:
@@ -41,26 +44,28 @@ def prepare(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms or BUSY_TIMEOUT_MS}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def on_begin(conn: Any) -> None:
-        begin_immediate(conn)
+        begin_immediate(conn, busy_ms)
 
 
-def begin_immediate(conn: Any) -> None:
+def begin_immediate(conn: Any, busy_ms: int | None = None) -> None:
     """``BEGIN IMMEDIATE``, waiting for another writer in short steps (0.1 ms, doubling to 2 ms)
-    up to ``BUSY_TIMEOUT_MS``, then the busy timeout back for the transaction's statements.
+    up to ``busy_ms`` (``BUSY_TIMEOUT_MS`` if None), then that busy timeout back for the
+    transaction's statements.
 
     SQLite's own busy handler sleeps 1 ms, then 2, 5, 10... while a reservation
     holds the lock for well under a millisecond, so two workers spent most of
     their waits asleep after the lock was free: -n 2 drained no faster than
     -n 1. Waiting here made it 17-30% faster (docs/performance.md).
     """
+    busy_ms = busy_ms or BUSY_TIMEOUT_MS
     conn.exec_driver_sql("PRAGMA busy_timeout=0")
     try:
-        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        deadline = time.monotonic() + busy_ms / 1000
         pause = 0.0001
         while True:
             try:
@@ -72,7 +77,7 @@ def begin_immediate(conn: Any) -> None:
             time.sleep(pause)
             pause = min(pause * 2, 0.002)
     finally:
-        conn.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        conn.exec_driver_sql(f"PRAGMA busy_timeout={busy_ms}")
 
 
 def permanent(error: BaseException) -> bool:

@@ -26,8 +26,8 @@ def install() -> None:
     retry_log = os.environ.get("DJ_FAULTS_RETRY_LOG")
     original_options = mysql.engine_options
 
-    def engine_options() -> dict:
-        options = original_options()
+    def engine_options(timeout: float | None = None) -> dict:
+        options = original_options(timeout)
         if isolation:
             options["isolation_level"] = isolation
         if lock_wait:

@@ -2,7 +2,10 @@
 
 The daemon reaches MariaDB through ``Relay``, a small thread-based TCP
 forwarder in this process. ``cut()`` shuts down every open connection and
-closes each new one at once; ``restore()`` forwards again.
+closes each new one at once; ``restore()`` forwards again. ``freeze()`` makes
+it a black hole instead, as a frozen server looks from the client: every
+connection stays open and nothing passes any more, new ones are accepted and
+never answered.
 """
 from __future__ import annotations
 
@@ -34,11 +37,13 @@ class Relay:
         self.listener.listen(128)
         self.port = self.listener.getsockname()[1]
         self.down = threading.Event()
+        self.frozen = threading.Event()
         self.closed = False
         self.lock = threading.Lock()
         self.open: set[socket.socket] = set()
         self.refused = 0
         self.accepted = 0
+        self.unanswered = 0  # connections accepted while frozen
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -50,6 +55,11 @@ class Relay:
             if self.down.is_set():
                 self.refused += 1
                 client.close()
+                continue
+            if self.frozen.is_set():
+                self.unanswered += 1
+                with self.lock:
+                    self.open.add(client)
                 continue
             try:
                 upstream = socket.create_connection(self.target, timeout=5)
@@ -69,7 +79,8 @@ class Relay:
                 data = src.recv(65536)
                 if not data or self.down.is_set():
                     break
-                dst.sendall(data)
+                if not self.frozen.is_set():
+                    dst.sendall(data)
         except OSError:
             pass
         finally:
@@ -94,6 +105,15 @@ class Relay:
 
     def restore(self) -> None:
         self.down.clear()
+
+    def freeze(self) -> None:
+        self.frozen.set()
+
+    def thaw(self) -> None:
+        """Forward again, on new connections: the frozen ones lost their bytes, so they are cut."""
+        self.cut()
+        self.frozen.clear()
+        self.restore()
 
     def close(self) -> None:
         self.closed = True

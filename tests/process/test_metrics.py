@@ -12,6 +12,7 @@ import socket
 import urllib.request
 from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from dj_daemon import sentinels
@@ -111,3 +112,36 @@ def test_a_taken_metrics_port_is_one_line_and_a_non_zero_exit(start_daemon) -> N
     errors = daemon.log().strip().splitlines()
     assert errors[-1].startswith("delayed_job: error: metrics_port: cannot listen on 127.0.0.1:")
     assert "Traceback" not in daemon.log()
+
+
+def listening_socket(port: int) -> str:
+    """``socket:[inode]`` of the TCP socket listening on ``port`` (from /proc/net/tcp)."""
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1].endswith(f":{port:04X}") and fields[3] == "0A":  # 0A: LISTEN
+            return f"socket:[{fields[9]}]"
+    raise AssertionError(f"nothing listens on port {port}")
+
+
+def open_sockets(pid: int) -> set[str]:
+    folder = f"/proc/{pid}/fd"
+    targets = set()
+    for fd in os.listdir(folder):
+        try:
+            targets.add(os.readlink(f"{folder}/{fd}"))
+        except FileNotFoundError:
+            pass
+    return {t for t in targets if t.startswith("socket:")}
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # no database involved
+def test_workers_do_not_hold_the_exporters_listening_socket(start_daemon) -> None:
+    """A worker that outlived its supervisor (killed -9) would keep the port, and the next
+    supervisor could not listen on it."""
+    port = free_port()
+    daemon = start_daemon("-n", "2", env={"DJ_METRICS_PORT": str(port)})
+    daemon.wait_ready()
+    listener = listening_socket(port)
+    assert listener in open_sockets(daemon.proc.pid)
+    workers = daemon.worker_pids()
+    assert len(workers) == 2 and all(listener not in open_sockets(pid) for pid in workers)
