@@ -26,7 +26,7 @@ bench: $(STAMP)
 
 reliability: $(STAMP)
 	rm -f .reliability.jsonl
-	DJ_FAULTS_REPORT=$(CURDIR)/.reliability.jsonl $(BIN)/python -m pytest -q tests/faults
+	DJ_FAULTS_REPORT=$(CURDIR)/.reliability.jsonl DJ_FAULTS_DAEMON_KILLS=20 $(BIN)/python -m pytest -q tests/faults
 	$(BIN)/python -m tests.faults.report .reliability.jsonl
 
 clean:

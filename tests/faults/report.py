@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 import sys
 
-COLUMNS = ("experiment", "dialect", "enqueued", "performed", "doubled", "lost", "recover_s")
+COLUMNS = ("experiment", "dialect", "enqueued", "performed", "doubled", "lost", "finished_reruns",
+           "cut_mid_job_reruns", "recover_s")
 
 
 def table(lines: list[str]) -> str:
