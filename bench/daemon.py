@@ -6,6 +6,7 @@ SIGTERM and insist on exit status 0, and check every job's side effect.
 """
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import signal
@@ -34,12 +35,17 @@ def delayed_job_bin() -> str:
     return str(here) if here.exists() else (shutil.which("delayed_job") or "delayed_job")
 
 
+#: the daemon's sentinels and its workers' journals: on the same disk as /var/lib, removed at exit
+SENTINELS = tempfile.mkdtemp(prefix="dj-bench-sentinels-")
+atexit.register(shutil.rmtree, SENTINELS, True)
+
+
 def daemon_env(url: str, **extra: str) -> dict[str, str]:
     """A hermetic environment: no inherited DJ_* or systemd variables, the bench package importable."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("DJ_") and k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "JOURNAL_STREAM")}
     env.update({"DJ_DATABASE_URL": url, "DJ_ALLOWED_MODULES": "bench", "DJ_LOG_LEVEL": "WARNING",
-                "DJ_HOSTNAME": f"bench-{os.getpid()}",
+                "DJ_HOSTNAME": f"bench-{os.getpid()}", "DJ_SENTINEL_DIR": SENTINELS,
                 "PYTHONPATH": os.pathsep.join([str(ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))})
     env.update(extra)
     return env
