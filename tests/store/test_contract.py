@@ -192,3 +192,13 @@ def test_heartbeats_and_silent_workers(store: Store) -> None:
     assert [(w["name"], w["current_job_id"]) for w in store.workers("a")] == [("a:1", 42)]
     store.register_worker("a:1", "a", 1)  # a reused name starts afresh
     assert store.workers("a")[0]["current_job_id"] is None
+
+
+def test_lockers_are_the_names_of_one_host_holding_jobs(store: Store) -> None:
+    """How a starting supervisor finds its host's dead workers without heartbeat rows: by lock."""
+    store.insert([new(), new(), new(), new()])
+    for name in ("web_1:7", "web_1:8", "webX1:9"):
+        store.reserve(name, Filters())
+    assert sorted(store.lockers("web_1")) == ["web_1:7", "web_1:8"]  # "_" is no wildcard
+    assert store.lockers("web") == []
+
