@@ -100,7 +100,7 @@ def stalled(rows: list[dict[str, Any]], config: Config, now: datetime, dead: dic
             why = "its work-queue row is no longer locked"
         elif row["locked_by"] in dead:
             why = f"worker {row['locked_by']} is dead: {dead[row['locked_by']]}"
-        elif row["last_seen"] is None and row["locked_at"] < lock_limit:
+        elif row["last_seen"] is None and _time(row["locked_at"], datetime.min) < lock_limit:
             why = f"worker {row['locked_by']} has no heartbeat and its lock is older than max_run_time"
         else:
             continue
@@ -116,11 +116,12 @@ def judge_workers(workers: list[dict[str, Any]], config: Config, now: datetime) 
     judged = []
     for w in workers:
         if w["hostname"] == config.hostname:
-            is_alive = processes.alive(w["pid"])
+            is_alive = isinstance(w["pid"], int) and processes.alive(w["pid"])
             why = f"pid {w['pid']} is not running on this host"
         else:
-            is_alive = w["last_seen"] >= beat_limit
-            why = f"silent since {w['last_seen']:%Y-%m-%d %H:%M:%S} UTC"
+            last_seen = _time(w["last_seen"])
+            is_alive = last_seen is not None and last_seen >= beat_limit
+            why = f"silent since {last_seen:%Y-%m-%d %H:%M:%S} UTC" if last_seen else "no readable heartbeat"
         judged.append({**w, "age_s": _age(w["last_seen"], now), "alive": is_alive,
                        "dead": None if is_alive else why})
     return judged
@@ -210,8 +211,15 @@ def status(store: Store, config: Config) -> dict[str, Any]:
     }
 
 
-def _age(since: datetime | None, now: datetime) -> float | None:
+def _age(since: Any, now: datetime) -> float | None:
+    since = _time(since)
     return None if since is None else round((now - since).total_seconds(), 1)
+
+
+def _time(value: Any, unreadable: datetime | None = None) -> datetime | None:
+    """A stored time, or ``unreadable`` for what a hand-written row may hold instead (see
+    ``store.common.LenientTime``): a status is shown whatever the rows say."""
+    return value if isinstance(value, datetime) else unreadable
 
 
 def exit_code(snapshot: dict[str, Any]) -> int:

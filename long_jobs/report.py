@@ -76,7 +76,8 @@ def drain_progress(running: list[dict[str, Any]], now: datetime) -> str:
     """One line: how many tracked jobs still run here, and the longest ones."""
     if not running:
         return "drained: no tracked job runs on this host"
-    longest = sorted(running, key=lambda r: r["started_at"] or now)[:3]
+    timed = [r for r in running if isinstance(r["started_at"], datetime)]  # not a hand-written row's garbage
+    longest = sorted(timed, key=lambda r: r["started_at"])[:3]
     detail = ", ".join(f"{r['job_class']} {r['identifier']} ({_seconds((now - r['started_at']).total_seconds())})"
-                       for r in longest if r["started_at"])
+                       for r in longest)
     return f"waiting: {len(running)} tracked job(s) running on this host: {detail}"

@@ -17,7 +17,7 @@ from ..errors import UnknownJobError
 from ..job import Job, NewJob
 from ..schema import delayed_jobs as dj, tracked_jobs as tj, workers as wk
 from ..tracking import PARKED, Gate, State, Tracking, parked_state
-from .common import INSERT_JOB
+from .common import INSERT_JOB, leniently
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,9 @@ class TrackedVerbs:
     def tracked(self, *, identifier: str | None = None, state: str | None = None,
                 host: str | None = None, limit: int | None = 500) -> list[dict[str, Any]]:
         """State rows, oldest first, with the lock and heartbeat of the worker running each."""
-        query = (select(tj, dj.c.locked_by, dj.c.locked_at, dj.c.attempts, wk.c.last_seen)
+        # times read leniently: a hand-written row's garbage shows as it is, not as a failed status
+        query = (select(*map(leniently, tj.c), dj.c.locked_by, leniently(dj.c.locked_at), dj.c.attempts,
+                        leniently(wk.c.last_seen))
                  .select_from(tj.outerjoin(dj, (dj.c.id == tj.c.delayed_job_id) & LIVE)
                               .outerjoin(wk, wk.c.name == dj.c.locked_by))
                  .order_by(tj.c.id).limit(limit))

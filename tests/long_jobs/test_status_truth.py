@@ -6,6 +6,9 @@ import os
 import signal
 from pathlib import Path
 
+import pytest
+from sqlalchemy import text
+
 from dj_daemon.api import Queue
 from dj_daemon.daemonize import read_pid
 from tests import jobs
@@ -81,3 +84,20 @@ def test_a_finished_tracked_job_is_not_running_when_its_worker_moves_on(
     wait_for(lambda: len(jobs.runs(side)) == 3, timeout=60, what="both jobs")
     assert jobs.runs(side) == ["start-3.1", "end-3.1", "running:none"]
     assert store.tracked(identifier="3")[0]["state"] == "completed"
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_status_shows_rows_whose_times_and_pids_are_garbage(config, store, sentinel_dir, subprocess_env,
+                                                           tmp_path: Path) -> None:
+    """SQLite keeps any text in any column: a hand-edited row is shown, never a failed status."""
+    Queue(config, store).enqueue(jobs.tracked_until_flag, str(tmp_path / "runs.txt"), 1, str(tmp_path / "flag"))
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE delayed_job_states SET state = 'running', started_at = 'garbage'"))
+        conn.execute(text("UPDATE delayed_jobs SET locked_by = 'otherhost:1', locked_at = '0000-00-00'"))
+        conn.execute(text("INSERT INTO delayed_job_workers (name, hostname, pid, started_at, last_seen) VALUES "
+                          "('otherhost:1', 'otherhost', 1, 'x', 'never'), ('testhost:2', 'testhost', 'two', 'x', 'y')"))
+    for args in (("status",), ("status", "--json"), ("list",)):
+        shown = long_jobs(subprocess_env, *args)
+        assert shown.returncode in (0, 3, 4) and "error" not in shown.stderr, (args, shown.stderr)
+    snapshot = json.loads(long_jobs(subprocess_env, "status", "--json").stdout)
+    assert {w["name"]: w["alive"] for w in snapshot["workers"]} == {"otherhost:1": False, "testhost:2": False}
