@@ -330,17 +330,9 @@ class Worker:
 
     def _journal_done(self, job: Job) -> None:
         """Note a job that returned, before anything else, in the journal that outlives this process
-        and its supervisor (see ``journal``). A journal that cannot be written (a full disk) is
-        given up for deleting each job as it ends."""
-        if self.journal is None:
-            return
-        try:
-            self.journal.write(f"{self._pid} ok {job.id}\n".encode())
-        except OSError as exc:
-            log.error("worker %s: cannot write its journal (%s); deleting each job as it ends from now on",
-                      self.name, exc)
-            self.journal.close()  # what it holds stays true: each line is a job that finished
-            self.journal, self._commit_each = None, True
+        and its supervisor (see ``journal``); a full journal is emptied by a commit."""
+        if self.journal is not None and not self.journal.note(job.id):
+            self._flush()
 
     def run_job(self, job: Job) -> bool:
         """Run one reserved job and record the outcome; True when it succeeded."""
