@@ -20,10 +20,10 @@ its database duties (releases, heartbeats, polls, queue readings) are in
 ``upkeep``. A worker deletes its finished jobs with its next reservation, and
 keeps them meanwhile in a journal of its own (see ``journal``); if it dies
 first, the supervisor (or, were it killed too, the next one) reads that
-journal and deletes them instead of running them again. Idle workers ``wait`` on a pipe of their own: the
-supervisor polls the database once for all of them every ``poll_interval``
-(or at once when an enqueue on this host nudges it, see ``nudge``) and wakes
-the idle workers of a pool that has work. Nothing that holds a socket
+journal and deletes them instead of running them again. Idle workers
+``wait`` on a pipe of their own: the supervisor polls the database once for
+all of them every ``poll_interval`` (or at once when an enqueue on this host
+nudges it, see ``nudge``) and wakes the idle workers of a pool that has work. Nothing that holds a socket
 crosses a fork: each worker opens its own store after the fork and drops the
 supervisor's without closing it.
 """

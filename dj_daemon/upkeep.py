@@ -141,19 +141,22 @@ class Upkeep:
         names = {row["name"] for row in rows} | set(lockers) | set(journal.dead_workers(self.journal_dir, host, alive))
         for name in sorted(names):
             pid = journal.pid_of(name, host)
-            if pid is not None and not alive(pid) and all(p.name != name for p in self.pending):
+            if pid is not None and not alive(pid) and not self._settling(name):
                 self.release(name, f"worker {name} gone: found dead at daemon start")
         self.orphans_checked = True
+
+    def _settling(self, name: str) -> bool:
+        """Whether that worker's release is already pending."""
+        return any(release.name == name for release in self.pending)
 
     def heartbeat(self, current_jobs: dict[str, int | None]) -> None:
         """One write for all this host's workers; then free the jobs of silent workers elsewhere."""
         if not self.orphans_checked:
             self.release_orphans()
-        self.retry_pending()
         self.guarded(lambda store: store.beat(current_jobs))
         timeout = self.config.heartbeat_timeout
         for name in self.guarded(lambda store: store.silent_workers(timeout)) or []:
-            if name not in current_jobs:
+            if name not in current_jobs and not self._settling(name):
                 self.pending.append(Release(name, f"worker {name} lost: no heartbeat for {timeout:g}s", None))
         self.retry_pending()
 
