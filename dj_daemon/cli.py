@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import ExitStack
 from typing import Any
 
 import click
 
-from . import console, daemonize, log, metrics
+from . import console, daemonize, log, metrics, standalone
 from .api import Queue
 from .config import Config
 from .errors import DatabaseError, WorkerInterrupted
@@ -82,7 +83,13 @@ def check(ctx: click.Context) -> None:
                f"{counts['running']} running, {counts['failed']} failed")
 
 
-def _worker(ctx: click.Context, exit_when_empty: bool, **flags: Any) -> Stats:
+def name_option(func: Any) -> Any:
+    """``--name``: the stable worker name of ``work`` and ``workoff`` (see ``standalone``)."""
+    return click.option("--name", help="Run as worker host:NAME, one process at a time; started again, it "
+                                       "takes back at once the jobs its last run held.")(func)
+
+
+def _worker(ctx: click.Context, exit_when_empty: bool, name: str | None, **flags: Any) -> Stats:
     """Run a worker in this process until stopped, or until the queue is empty if asked; such
     a run gives up on a database outage after ``database_patience`` (at once if no wait can
     help). A second stop signal ends the command with one line: the job in hand was released."""
@@ -90,8 +97,14 @@ def _worker(ctx: click.Context, exit_when_empty: bool, **flags: Any) -> Stats:
     config = console.config_from(ctx, queues=queues, **flags)
     log.setup(config.log_level, log_format=config.log_format, hostname=config.hostname)
     patience = config.database_patience if exit_when_empty else None
-    with Worker(config, _store(config), patience=patience) as worker:
+    full_name = standalone.worker_name(config, name) if name is not None else None
+    with ExitStack() as stack:
+        if full_name is not None:  # held until the worker is closed: see ``standalone``
+            stack.enter_context(standalone.claimed(standalone.folder(config), full_name))
+        worker = stack.enter_context(Worker(config, _store(config), full_name, patience=patience))
         worker.install_signal_handlers()
+        if full_name is not None:
+            worker.take_back(standalone.folder(config))
         try:
             return worker.run(exit_when_empty=exit_when_empty)
         except WorkerInterrupted as exc:
@@ -102,6 +115,7 @@ def _worker(ctx: click.Context, exit_when_empty: bool, **flags: Any) -> Stats:
 
 @cli.command()
 @worker_options
+@name_option
 @click.option("--exit-on-complete", is_flag=True, help="Exit once no job is left to run (as workoff).")
 @click.pass_context
 def work(ctx: click.Context, exit_on_complete: bool, **flags: Any) -> None:
@@ -112,6 +126,7 @@ def work(ctx: click.Context, exit_on_complete: bool, **flags: Any) -> None:
 
 @cli.command()
 @worker_options
+@name_option
 @click.pass_context
 def workoff(ctx: click.Context, **flags: Any) -> None:
     """Run every runnable job, then exit."""

@@ -10,6 +10,12 @@ A database outage is waited out (one log line per outage), for as long as it
 lasts in the daemon and plain ``work``; a run meant to end (``workoff``, ``work
 --exit-on-complete``) is given a ``patience`` and then fails with one line, at
 once when no wait can fix the error (a missing table or database, access denied).
+That bound is a time, where delayed_job counts ten failed reservations in a row:
+how many tries fit in an outage depends on how each fails (a refused connection
+at once, a silent one after its connect timeout), while how long a run may wait
+is what its operator knows. A failed reservation loses nothing: finished jobs
+are deleted with the next one, and anything it may have locked all the same is
+unlocked by it (see ``Store.reserve``'s ``unsure``).
 """
 from __future__ import annotations
 
@@ -21,9 +27,9 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
-from . import payload
+from . import journal, payload
 from .config import Config
 from .errors import DatabaseError, DefectiveJob, DeserializationError, JobTimeout, WorkerError, WorkerInterrupted
 from .job import Job, performing
@@ -37,6 +43,7 @@ from .store import Filters, Store
 from .timeouts import deadline
 
 log = logging.getLogger("dj_daemon.worker")
+T = TypeVar("T")
 MAX_ERROR_CHARS = 8000
 
 
@@ -99,6 +106,7 @@ class Worker:
         self._finished: list[Job] = []
         self._policies: dict[str, tuple[Any, Policy]] = {}
         self._db_down_since: float | None = None
+        self._unsure = False  # the last reservation failed: it may have locked jobs all the same
         self.filters = filters_from(config)
         self.stats = Stats()
         self.stopping = False
@@ -240,12 +248,35 @@ class Worker:
     def register(self) -> None:
         """A daemon worker's heartbeat row, written before it reserves anything (waiting out an
         outage): whatever it locks is then known to be its own, to free once it is gone."""
+        self._before_work(lambda: self.store.register_worker(self.name, self.config.hostname, self._pid))
+
+    def take_back(self, folder: str) -> None:
+        """A named worker starting (``delayed_job work --name``): settle what its last run, killed,
+        left locked under this name, before reserving anything, as the supervisor settles a dead
+        worker's jobs (``Store.worker_gone``): what its journal lists as finished is deleted, not
+        run again; the one it was running gets an attempt counted and runs again now; the rest
+        are unlocked. Then its journal starts afresh (the caller holds the name: ``standalone``)."""
+        completed = journal.read(folder, self.name)
+        error = f"worker {self.name} gone: found holding it at its restart"
+        held = self._before_work(lambda: self.store.worker_gone(self.name, error, completed))
+        if self.stopping:
+            return  # unsettled: the old journal stays, for the next start to read
+        if held:
+            log.warning("worker %s: took back %d job(s) its last run held", self.name, held)
+        try:
+            self.journal = Journal(folder, self.name)
+        except OSError as exc:
+            raise WorkerError(f"cannot keep the journal of worker {self.name} in {folder}: {exc.strerror}") from None
+
+    def _before_work(self, operation: Callable[[], T]) -> T | None:
+        """``operation()``, waiting out a database outage (a bounded run gives up after its
+        ``patience``); None if told to stop meanwhile."""
         while not self.stopping:
             try:
-                self.store.register_worker(self.name, self.config.hostname, self._pid)
-                return
+                return operation()
             except DatabaseError as exc:
                 self._database_down(exc)
+        return None
 
     def _should_retire(self) -> bool:
         """Time to exit between jobs: parent gone, ``max_jobs`` done, or above ``max_rss`` after a job
@@ -270,10 +301,12 @@ class Worker:
             limit = max(1, min(limit, self.config.max_jobs - self.stats.total))
         try:
             reserved = self.store.reserve(self.name, self.filters, limit, closed_gates(self.config.sentinel_dir),
-                                          self.config.hostname, self._finished)
+                                          self.config.hostname, self._finished, self._unsure)
         except DatabaseError as exc:
+            self._unsure = True  # its commit may have landed, its answer lost: see ``Store.reserve``
             self._database_down(exc)
             return None
+        self._unsure = False
         if self._finished:
             self._flushed()
         for job, state in reserved.parked:
@@ -309,7 +342,10 @@ class Worker:
         """The one-line error a bounded run ends with; an outcome it could not write is not lost
         but left with the job's lock, which expires after ``max_run_time``."""
         line = str(exc) if exc.permanent else f"{exc} (still failing after database_patience: {self.patience:g}s)"
-        if unwritten:
+        if unwritten and self.journal is not None:  # a named worker: its journal knows what finished
+            line += (f"; their outcome not written, jobs locked by {self.name} stay locked until it starts "
+                     "again under that name (what finished is then deleted, not run again) or max_run_time passes")
+        elif unwritten:
             line += (f"; their outcome not written, jobs locked by {self.name} stay locked until "
                      "max_run_time passes, then run again")
         return DatabaseError(line, permanent=exc.permanent)

@@ -90,6 +90,13 @@ def _delete_finished(conn: Connection, jobs: Sequence[Job], now: datetime) -> No
                      delayed_job_id=None)  # the row is gone; its id may be given to another job
 
 
+def _unlock_unstarted(conn: Connection, ids: list[int], worker: str, now: datetime) -> None:
+    """Give back jobs ``worker`` holds but never started: no attempt counted; tracked ones are
+    ``enqueued`` again."""
+    states.set_state(conn, ids, State.ENQUEUED, now)
+    common.unlock(conn, ids, worker, now)
+
+
 class Store(states.TrackedVerbs):
     """The work queue in one database; safe to use from one process at a time."""
 
@@ -221,16 +228,30 @@ class Store(states.TrackedVerbs):
         return work(connection) if connection is not None else self.transaction(work)
 
     def reserve(self, worker: str, filters: Filters, limit: int = 1, closed: frozenset[Gate] = frozenset(),
-                host: str = "", finished: Sequence[Job] = ()) -> Reserved:
+                host: str = "", finished: Sequence[Job] = (), unsure: bool = False) -> Reserved:
         """Delete ``finished`` jobs, then lock up to ``limit`` ready jobs for ``worker``, best first.
 
         One transaction (one commit) serves both: a worker's completions ride on
         its next reservation. Tracked jobs become ``running`` in it, or, when
         their gate is ``closed`` by a drain sentinel, are parked instead.
+
+        ``unsure``: the worker's last reservation failed, and may have committed
+        all the same (its answer lost with the connection), leaving jobs locked
+        by ``worker`` that it never got. Between two reservations a worker holds
+        nothing but ``finished``, so whatever else it holds is such a stray: it
+        is unlocked first, with no attempt counted (never started), and keeps its
+        place (its ``run_at``). So too when this transaction is tried again
+        after a lost connection. Only then: the hot path pays nothing.
         """
+        tries = 0
+
         def work(conn: Connection) -> Reserved:
+            nonlocal tries
+            tries += 1
             now = self.clock()
             _delete_finished(conn, finished, now)
+            if unsure or tries > 1:
+                _unlock_unstarted(conn, common.held_by(conn, worker), worker, now)
             jobs = self.lock_ready(conn, worker, filters, now, limit)
             return Reserved(*states.sort_reserved(conn, jobs, closed, host, now))
 
@@ -354,11 +375,10 @@ class Store(states.TrackedVerbs):
                                          ).scalars())
                 conn.execute(delete(dj).where(dj.c.id.in_(done)))
                 states.set_state(conn, done, State.COMPLETED, now, finished_at=now, delayed_job_id=None)
-            held = list(conn.execute(select(dj.c.id).where(dj.c.locked_by == name).order_by(*common.ORDER)).scalars())
+            held = common.held_by(conn, name)
             cut, unstarted = (held, []) if completed is None else (held[:1], held[1:])
             states.set_state(conn, cut, State.ENQUEUED, now, last_error=error)
-            states.set_state(conn, unstarted, State.ENQUEUED, now)
-            common.unlock(conn, unstarted, name, now)
+            _unlock_unstarted(conn, unstarted, name, now)
             if cut:
                 # last_error first: MySQL evaluates SET left to right, with the values set so far
                 attempt = literal(f"{error} (attempt ", Text) + cast(dj.c.attempts + 1, String) + ")"

@@ -250,6 +250,12 @@ def unlock(conn: Connection, ids: list[int], worker: str, now: datetime) -> None
         conn.execute(UNLOCK, {"ids": ids, "worker": worker, "now": now})
 
 
+def held_by(conn: Connection, worker: str) -> list[int]:
+    """The ids of the jobs ``worker`` holds, in the order it runs them (a range of the
+    ``locked_by`` index)."""
+    return list(conn.execute(select(dj.c.id).where(dj.c.locked_by == worker).order_by(*ORDER)).scalars())
+
+
 def reserve_optimistic(conn: Connection, worker: str, filters: Filters, now: datetime,
                        limit: int) -> list[Job]:
     """delayed_job's fallback: claim with one guarded ``UPDATE``, then read back what we got.

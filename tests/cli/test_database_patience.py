@@ -87,16 +87,16 @@ def test_nothing_listening_ends_after_the_patience(subprocess_env) -> None:
     assert "s3cret-pw" not in result.stderr + result.stdout
 
 
-@pytest.mark.parametrize("db_url", ["mysql"], indirect=True)
-def test_outage_mid_run_keeps_the_outcome_with_the_lock(config, store, subprocess_env, relay, tmp_path) -> None:
-    """The database goes away while a job runs: workoff gives up after its patience, and the
-    job it finished is neither lost nor marked done: its row stays locked by that worker."""
+def workoff_cut_mid_job(config, store, env: dict[str, str], relay, tmp_path: Path,
+                        *args: str) -> tuple[int, subprocess.CompletedProcess, dict[str, str]]:
+    """``workoff *args`` through ``relay`` with 2 s of patience, the relay cut while its one job
+    (recording to ``runs.txt``) runs, then the job let end: the job's id, the run, its env."""
     side, flag = str(tmp_path / "runs.txt"), str(tmp_path / "flag")
     job_id = Queue(config, store).enqueue(jobs.sleep_until_flag, side, flag, 60)
     relayed = make_url(config.url).set(host="127.0.0.1", port=relay.port).render_as_string(hide_password=False)
-    proc = subprocess.Popen([bin_path("delayed_job"), "workoff"], env=with_url(
-        subprocess_env, relayed, DJ_DATABASE_PATIENCE="2"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, start_new_session=True)
+    relayed_env = with_url(env, relayed, DJ_DATABASE_PATIENCE="2")
+    proc = subprocess.Popen([bin_path("delayed_job"), "workoff", *args], env=relayed_env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         wait_for(lambda: "started" in jobs.runs(side), what="the job started")
         relay.cut()
@@ -104,9 +104,17 @@ def test_outage_mid_run_keeps_the_outcome_with_the_lock(config, store, subproces
         out, err = proc.communicate(timeout=HANG_GUARD_S)
     finally:
         proc.kill()
+    return job_id, subprocess.CompletedProcess(proc.args, proc.returncode, out, err), relayed_env
+
+
+@pytest.mark.parametrize("db_url", ["mysql"], indirect=True)
+def test_outage_mid_run_keeps_the_outcome_with_the_lock(config, store, subprocess_env, relay, tmp_path) -> None:
+    """The database goes away while a job runs: workoff gives up after its patience, and the
+    job it finished is neither lost nor marked done: its row stays locked by that worker."""
+    side = str(tmp_path / "runs.txt")
+    job_id, result, _ = workoff_cut_mid_job(config, store, subprocess_env, relay, tmp_path)
     assert jobs.runs(side) == ["started", "done"]
-    line = last_line_is_the_error(subprocess.CompletedProcess(proc.args, proc.returncode, out, err),
-                                  "still failing after database_patience: 2s", "their outcome not written",
+    line = last_line_is_the_error(result, "still failing after database_patience: 2s", "their outcome not written",
                                   "stay locked until max_run_time passes, then run again")
     job = store.get(job_id)
     assert job.locked_by is not None and job.locked_by in line
