@@ -23,7 +23,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from . import payload
+from . import payload, titles
 from .config import Config
 from .errors import DatabaseError, DefectiveJob, DeserializationError, JobTimeout, WorkerError, WorkerInterrupted
 from .job import Job, performing
@@ -178,6 +178,7 @@ class Worker:
                 self._flush()
                 if exit_when_empty:
                     break
+                titles.idle()
                 self._report("wait")
                 # under the supervisor, wait to be woken: it polls for us, and its death closes
                 # the pipe, which wakes us too; alone, look again every sleep_delay
@@ -194,6 +195,7 @@ class Worker:
         """
         started = time.monotonic()
         guard = self._guard()
+        titles.busy(jobs[0].id)
         self._report(f"busy {jobs[0].id}")
         for index, job in enumerate(jobs):
             rest = jobs[index + 1:]
@@ -214,6 +216,7 @@ class Worker:
                 self._record(lambda: self.store.release(rest))
                 break
             if rest:
+                titles.busy(rest[0].id)
                 self._report(outcome, f"busy {rest[0].id}")
             else:
                 self._report(outcome)
