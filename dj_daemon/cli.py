@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from . import console, daemonize, log, metrics, standalone
+from . import cli_options, console, daemonize, log, metrics, standalone, titles
 from .api import Queue
 from .config import Config
 from .errors import DatabaseError, WorkerInterrupted
@@ -31,22 +31,18 @@ def _store(config: Config) -> Store:
     return open_store(config)
 
 
-def worker_options(func: Any) -> Any:
-    """The queue and priority filters shared by ``work`` and ``workoff``."""
-    for option in reversed([
-        click.option("--queues", help="Comma-separated queues to work (default: all)."),
-        click.option("--min-priority", type=int, help="Only jobs with priority >= N."),
-        click.option("--max-priority", type=int, help="Only jobs with priority <= N."),
-        click.option("--sleep-delay", type=float, help="Seconds to sleep when idle."),
-    ]):
-        func = option(func)
-    return func
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @console.config_option
-def cli(config_path: str | None) -> None:
-    """delayed_job: database-backed background jobs."""
+@cli_options.options(*cli_options.OPTIONS)
+@click.version_option(package_name="dj-daemon", prog_name=PROG, message="%(prog)s %(version)s")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, **given: Any) -> None:
+    """delayed_job: database-backed background jobs.
+
+    The options of a verb may come before it, as in delayed_job's
+    `script/delayed_job -n 3 start`; the same option after the verb wins.
+    """
+    cli_options.pass_to_verb(ctx)
 
 
 @cli.group()
@@ -83,12 +79,6 @@ def check(ctx: click.Context) -> None:
                f"{counts['running']} running, {counts['failed']} failed")
 
 
-def name_option(func: Any) -> Any:
-    """``--name``: the stable worker name of ``work`` and ``workoff`` (see ``standalone``)."""
-    return click.option("--name", help="Run as worker host:NAME, one process at a time; started again, it "
-                                       "takes back at once the jobs its last run held.")(func)
-
-
 def _worker(ctx: click.Context, exit_when_empty: bool, name: str | None, **flags: Any) -> Stats:
     """Run a worker in this process until stopped, or until the queue is empty if asked; such
     a run gives up on a database outage after ``database_patience`` (at once if no wait can
@@ -114,9 +104,7 @@ def _worker(ctx: click.Context, exit_when_empty: bool, name: str | None, **flags
 
 
 @cli.command()
-@worker_options
-@name_option
-@click.option("--exit-on-complete", is_flag=True, help="Exit once no job is left to run (as workoff).")
+@cli_options.options(*cli_options.WORKER, "name", "exit_on_complete")
 @click.pass_context
 def work(ctx: click.Context, exit_on_complete: bool, **flags: Any) -> None:
     """Work jobs in the foreground until SIGTERM or Ctrl-C (the job in hand finishes first)."""
@@ -125,8 +113,7 @@ def work(ctx: click.Context, exit_on_complete: bool, **flags: Any) -> None:
 
 
 @cli.command()
-@worker_options
-@name_option
+@cli_options.options(*cli_options.WORKER, "name")
 @click.pass_context
 def workoff(ctx: click.Context, **flags: Any) -> None:
     """Run every runnable job, then exit."""
@@ -226,85 +213,91 @@ def jobs_delete(ctx: click.Context, job_id: int) -> None:
     click.echo(f"deleted job {job_id}")
 
 
-def daemon_options(func: Any) -> Any:
-    """What ``run``, ``start`` and ``restart`` share: worker count and pools."""
-    func = click.option("--pool", "pools", multiple=True,
-                        help="A worker pool 'queues:count', e.g. 'zenodo:1' or '*:2'; repeatable.")(func)
-    return click.option("-n", "--workers", type=click.IntRange(min=1), help="Worker processes.")(func)
+#: what ``run`` takes; ``start`` and ``restart`` add the pidfile; ``stop``, ``status`` and ``reload`` take
+#: the daemon's options too but not its log (see ``cli_options.DAEMON``)
+RUN = (*cli_options.DAEMON, "log_file", "log_dir")
+run_options = cli_options.options(*RUN, refuse_exit_on_complete=True)
+start_options = cli_options.options(*RUN, "pidfile", "pid_dir", refuse_exit_on_complete=True)
+pidfile_options = cli_options.options(*cli_options.DAEMON, "pidfile", "pid_dir")
 
 
-def pidfile_option(func: Any) -> Any:
-    return click.option("--pidfile", help="Pidfile (default: [daemon] pidfile).")(func)
-
-
-def _daemon_flags(workers: int | None, pools: tuple[str, ...], **more: Any) -> dict[str, Any]:
-    return {"workers": workers, "pools": tuple(pools) or None, **more}
-
-
-def _supervise(ctx: click.Context, flags: dict[str, Any], log_file: str = "") -> int:
+def _supervise(ctx: click.Context, given: dict[str, Any], log_file: str) -> int:
     """Run the supervisor in this process; SIGHUP rereads the same file, environment and flags."""
+    flags = cli_options.settings(ctx, given)
     config = console.config_from(ctx, **flags)
     log.setup(config.log_level, filename=log_file, log_format=config.log_format, hostname=config.hostname)
+    titles.supervisor(given.get("prefix"))
     return Supervisor(config, lambda: console.config_from(ctx, **flags)).run()
 
 
 @cli.command()
-@daemon_options
+@run_options
 @click.pass_context
-def run(ctx: click.Context, workers: int | None, pools: tuple[str, ...]) -> None:
-    """The daemon in the foreground, as systemd starts it: a supervisor forking N workers."""
-    ctx.exit(_supervise(ctx, _daemon_flags(workers, pools)))
+def run(ctx: click.Context, **given: Any) -> None:
+    """The daemon in the foreground, as systemd starts it: a supervisor forking N workers.
+
+    It logs to stderr (the journal under systemd) unless --log-file or --log-dir is given.
+    """
+    ctx.exit(_supervise(ctx, given, cli_options.settings(ctx, given)["log_file"] or ""))
 
 
-@cli.command()
-@daemon_options
-@pidfile_option
-@click.option("--log-file", help="Log file (default: [daemon] log_file).")
-@click.pass_context
-def start(ctx: click.Context, workers: int | None, pools: tuple[str, ...], pidfile: str | None,
-          log_file: str | None) -> None:
-    """init.d mode: start the daemon in the background with a pidfile."""
-    flags = _daemon_flags(workers, pools, pidfile=pidfile, log_file=log_file)
-    config = console.config_from(ctx, **flags)
-    pid = daemonize.start(config.pidfile, config.log_file, lambda: _supervise(ctx, flags, config.log_file))
+def _start(ctx: click.Context, given: dict[str, Any]) -> None:
+    config = console.config_from(ctx, **cli_options.settings(ctx, given))
+    pid = daemonize.start(config.pidfile, config.log_file, lambda: _supervise(ctx, given, config.log_file))
     click.echo(f"delayed_job started (pid {pid})")
 
 
-@cli.command()
-@pidfile_option
-@click.option("--timeout", type=float, help="Seconds to wait (default: graceful_timeout + 15).")
-@click.pass_context
-def stop(ctx: click.Context, pidfile: str | None, timeout: float | None) -> None:
-    """init.d mode: SIGTERM the daemon and wait until its jobs are done and it has exited."""
-    config = console.config_from(ctx, pidfile=pidfile)
+def _stop(ctx: click.Context, given: dict[str, Any], timeout: float | None = None) -> None:
+    config = _by_pidfile(ctx, given)
     click.echo(daemonize.stop(config.pidfile, timeout or config.graceful_timeout + 15))
 
 
+def _by_pidfile(ctx: click.Context, given: dict[str, Any]) -> Config:
+    """The config of a verb that finds the daemon by its pidfile; the daemon's other options do not
+    change which daemon that is (``script/delayed_job`` users pass the same options to every verb)."""
+    return console.config_from(ctx, pidfile=cli_options.settings(ctx, given)["pidfile"])
+
+
 @cli.command()
-@daemon_options
-@pidfile_option
-@click.option("--log-file")
+@start_options
 @click.pass_context
-def restart(ctx: click.Context, **flags: Any) -> None:
+def start(ctx: click.Context, **given: Any) -> None:
+    """init.d mode: start the daemon in the background with a pidfile."""
+    _start(ctx, given)
+
+
+@cli.command()
+@pidfile_options
+@click.option("--timeout", type=float, help="Seconds to wait (default: graceful_timeout + 15).")
+@click.pass_context
+def stop(ctx: click.Context, timeout: float | None, **given: Any) -> None:
+    """init.d mode: SIGTERM the daemon and wait until its jobs are done and it has exited."""
+    _stop(ctx, given, timeout)
+
+
+@cli.command()
+@start_options
+@click.pass_context
+def restart(ctx: click.Context, **given: Any) -> None:
     """init.d mode: stop (waiting for the jobs) then start."""
-    ctx.invoke(stop, pidfile=flags["pidfile"])
-    ctx.invoke(start, **flags)
+    _stop(ctx, given)
+    _start(ctx, given)
 
 
 @cli.command()
-@pidfile_option
+@pidfile_options
 @click.pass_context
-def reload(ctx: click.Context, pidfile: str | None) -> None:
+def reload(ctx: click.Context, **given: Any) -> None:
     """init.d mode: SIGHUP the daemon (reread config, replace workers one at a time)."""
-    click.echo(daemonize.reload(console.config_from(ctx, pidfile=pidfile).pidfile))
+    click.echo(daemonize.reload(_by_pidfile(ctx, given).pidfile))
 
 
 @cli.command()
-@pidfile_option
+@pidfile_options
 @click.pass_context
-def status(ctx: click.Context, pidfile: str | None) -> None:
+def status(ctx: click.Context, **given: Any) -> None:
     """init.d mode: exit 0 when running, 1 when dead with a pidfile left, 3 when not running."""
-    code, line = daemonize.status(console.config_from(ctx, pidfile=pidfile).pidfile)
+    code, line = daemonize.status(_by_pidfile(ctx, given).pidfile)
     click.echo(line)
     ctx.exit(code)
 

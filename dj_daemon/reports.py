@@ -32,6 +32,7 @@ class Slot:
     waiting: bool = False
     retiring: bool = False
     kill_reason: str = ""
+    number: int = 0  #: the lowest not taken by a live worker when it was forked (its title in ps)
 
     def apply(self, event: str, job_id: str = "") -> bool:
         """Take in one report; True when it ends a job (``ok`` or ``fail``)."""

@@ -36,7 +36,7 @@ import signal
 import time
 from typing import Callable
 
-from . import journal, metrics, nudge
+from . import journal, metrics, nudge, titles
 from .config import Config
 from .errors import ConfigError
 from .journal import Journal
@@ -230,11 +230,13 @@ class Supervisor:
         it has its own handlers stays pending until it has them, instead of being taken by a copy of
         ours (a SIGTERM lost that way left the worker running until the graceful timeout)."""
         wake_r, wake_w = os.pipe()
+        number = min(set(range(len(self.slots) + 1)) - {s.number for s in self.slots.values()})  # as ps shows
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, [getattr(signal, f"SIG{name}") for name in HANDLED])
         pid = os.fork()
         if pid == 0:
             code = 1
             try:
+                titles.worker(number, self.pools[index].label())
                 os.close(wake_w)
                 code = self._worker_main(self.pools[index], wake_r, mask)
             except BaseException:  # log, never let a child run the parent's code
@@ -245,7 +247,7 @@ class Supervisor:
         os.close(wake_r)
         os.set_blocking(wake_w, False)
         name = f"{self.config.hostname}:{pid}"
-        self.slots[pid] = Slot(pid, name, index, self.generation, time.monotonic(), wake=wake_w)
+        self.slots[pid] = Slot(pid, name, index, self.generation, time.monotonic(), wake=wake_w, number=number)
         log.info("spawned worker %s for pool %s", name, self.pools[index].label())
 
     def _worker_main(self, pool: Pool, wake_fd: int, mask: set[signal.Signals]) -> int:

@@ -29,7 +29,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
-from . import journal, payload
+from . import journal, payload, titles
 from .config import Config
 from .errors import DatabaseError, DefectiveJob, DeserializationError, JobTimeout, WorkerError, WorkerInterrupted
 from .job import Job, performing
@@ -186,6 +186,7 @@ class Worker:
                 self._flush()
                 if exit_when_empty:
                     break
+                titles.idle()
                 self._report("wait")
                 # under the supervisor, wait to be woken: it polls for us, and its death closes
                 # the pipe, which wakes us too; alone, look again every sleep_delay
@@ -202,6 +203,7 @@ class Worker:
         """
         started = time.monotonic()
         guard = self._guard()
+        titles.busy(jobs[0].id)
         self._report(f"busy {jobs[0].id}")
         for index, job in enumerate(jobs):
             rest = jobs[index + 1:]
@@ -222,6 +224,7 @@ class Worker:
                 self._record(lambda: self.store.release(rest))
                 break
             if rest:
+                titles.busy(rest[0].id)
                 self._report(outcome, f"busy {rest[0].id}")
             else:
                 self._report(outcome)

@@ -15,8 +15,19 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from dj_daemon.daemonize import read_pid
 from dj_daemon.processes import children_of
 from tests.conftest import bin_path
+
+
+def kill_daemon_of(pidfile: str) -> None:
+    """Kill, at the end of a test, the daemon behind ``pidfile`` and its workers, if still running."""
+    pid = read_pid(pidfile)
+    for leftover in ([pid, *children_of(pid)] if pid else []):
+        try:
+            os.kill(leftover, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def wait_for(predicate: Callable[[], object], timeout: float = 20.0, what: str = "condition") -> None:

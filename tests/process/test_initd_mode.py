@@ -13,7 +13,7 @@ from dj_daemon.daemonize import read_pid
 from dj_daemon.processes import children_of
 from tests import jobs
 from tests.conftest import bin_path
-from tests.process.daemon import wait_for
+from tests.process.daemon import kill_daemon_of, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,12 +26,7 @@ def dj(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
 def paths(tmp_path: Path):
     pidfile, log_file = tmp_path / "run" / "dj.pid", tmp_path / "log" / "dj.log"
     yield str(pidfile), str(log_file)
-    pid = read_pid(str(pidfile))
-    for leftover in ([pid, *children_of(pid)] if pid else []):
-        try:
-            os.kill(leftover, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    kill_daemon_of(str(pidfile))
 
 
 def test_start_status_stop_through_the_pidfile(config, store, subprocess_env, paths, tmp_path) -> None:
