@@ -14,34 +14,19 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable
 
 from . import options as enqueue_options, payload
 from .config import Config, config_file, load_config
 from .errors import EnqueueError
-from .job import NewJob, utcnow
+from .job import NewJob
 from .nudge import Nudger
 from .store import Store, open_store
 from .tracking import Tracking, tracking_of
 
 log = logging.getLogger(__name__)
 
-RunAt = datetime | timedelta | Callable[[], datetime | timedelta] | None
-
-
-def _when(run_at: RunAt) -> datetime | None:
-    """Naive UTC for a datetime (naive means UTC), a delay, or a callable giving either."""
-    if callable(run_at):
-        run_at = run_at()
-    if isinstance(run_at, timedelta):
-        return utcnow() + run_at
-    if isinstance(run_at, datetime) and run_at.tzinfo is not None:
-        return run_at.astimezone(timezone.utc).replace(tzinfo=None)
-    if run_at is not None and not isinstance(run_at, datetime):
-        raise EnqueueError(f"run_at must be a datetime, a timedelta or a callable returning one, "
-                           f"not {type(run_at).__name__}")
-    return run_at
+RunAt = enqueue_options.RunAt
 
 
 def _connection(connection: Any) -> Any:
@@ -111,7 +96,7 @@ class Queue:
             name=encoded.name,
             queue=queue,
             priority=priority,
-            run_at=_when(run_at if run_at is not None else enqueue_options.own(owner, "run_at")),
+            run_at=enqueue_options.when(run_at if run_at is not None else enqueue_options.own(owner, "run_at")),
             tracking=tracking,
         )
 

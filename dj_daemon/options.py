@@ -11,11 +11,15 @@ and delayed_job's name for one of ours says which to use.
 from __future__ import annotations
 
 import inspect
-from typing import Any, Iterable
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Iterable
 
 from . import payload
 from .config import INT32, NAME_LENGTH, Config
 from .errors import EnqueueError
+from .job import utcnow
+
+RunAt = datetime | timedelta | Callable[[], datetime | timedelta] | None
 
 #: What every enqueue takes besides the call's own arguments (and ``connection``).
 ENQUEUE_OPTIONS = ("queue", "priority", "run_at", "max_attempts")
@@ -72,6 +76,24 @@ def queue_and_priority(config: Config, owner: Any, queue: Any, priority: Any) ->
     return checked_queue(queue), checked_priority(priority)
 
 
+def when(run_at: RunAt) -> datetime | None:
+    """Naive UTC for a datetime (naive means UTC), a delay, or a callable giving either."""
+    if callable(run_at):
+        run_at = run_at()
+    if isinstance(run_at, timedelta):
+        return utcnow() + run_at
+    if isinstance(run_at, datetime):
+        return run_at if run_at.tzinfo is None else run_at.astimezone(timezone.utc).replace(tzinfo=None)
+    if run_at is None:
+        return None
+    raise _bad_run_at(run_at)
+
+
+def _bad_run_at(run_at: Any) -> EnqueueError:
+    return EnqueueError(f"run_at must be a datetime, a timedelta or a callable returning one, "
+                        f"not {type(run_at).__name__}")
+
+
 def own(owner: Any, *names: str) -> Any:
     """The job's own value of the first of ``names`` it sets (an attribute, or a method taking no
     argument, as delayed_job's ``queue_name``); None when it sets none. A callable ``run_at``
@@ -108,6 +130,9 @@ def checked_priority(priority: Any) -> int:
 def check_decorator(options: dict[str, Any]) -> None:
     """Refuse at decoration what every ``.delay()`` of the function would refuse at enqueue."""
     checked_queue(options.get("queue"))
+    run_at = options.get("run_at")
+    if run_at is not None and not callable(run_at) and not isinstance(run_at, (datetime, timedelta)):
+        raise _bad_run_at(run_at)
     if options.get("priority") is not None:
         checked_priority(options["priority"])
     if options.get("max_attempts") is not None:

@@ -273,6 +273,7 @@ def test_run_at_forms(config, store, side) -> None:
     ({"queue": "q" * 256}, "queue must be text of at most 255 characters, not 256 characters"),
     ({"max_attempts": 0}, "max_attempts must be an integer from 1 to 2147483647, not 0"),
     ({"max_attempts": 2.5}, "max_attempts must be an integer"),
+    ({"run_at": "tomorrow"}, "run_at must be a datetime, a timedelta or a callable returning one, not str"),
 ])
 def test_bad_option_values_are_refused_at_enqueue_with_one_line(value, message) -> None:
     """delayed_job would store whatever it is given and fail later; ours refuses at enqueue."""
