@@ -3,34 +3,30 @@
 ``Queue`` is bound to one config and opens its store on first use. The
 module-level ``enqueue``/``enqueue_many``/``delay``/``job`` use a default
 queue built from the environment's config (``DJ_CONFIG``, ``DJ_*``) unless
-the application calls ``configure()`` first.
+the application calls ``configure()`` first. Neither reads
+``/etc/delayed_job.conf`` unasked (see ``configure``).
+
+What a job gets, and what is refused, is decided by ``options`` as delayed_job
+decides it.
 """
 from __future__ import annotations
 
 import functools
-from datetime import datetime, timedelta, timezone
+import logging
+import os
 from typing import Any, Callable, Iterable
 
-from . import payload
-from .config import Config, load_config
+from . import options as enqueue_options, payload
+from .config import Config, config_file, load_config
 from .errors import EnqueueError
-from .job import NewJob, utcnow
+from .job import NewJob
 from .nudge import Nudger
 from .store import Store, open_store
 from .tracking import Tracking, tracking_of
 
-RunAt = datetime | timedelta | Callable[[], datetime | timedelta] | None
+log = logging.getLogger(__name__)
 
-
-def _when(run_at: RunAt) -> datetime | None:
-    """Naive UTC for a datetime (naive means UTC), a delay, or a callable giving either."""
-    if callable(run_at):
-        run_at = run_at()
-    if isinstance(run_at, timedelta):
-        return utcnow() + run_at
-    if isinstance(run_at, datetime) and run_at.tzinfo is not None:
-        return run_at.astimezone(timezone.utc).replace(tzinfo=None)
-    return run_at
+RunAt = enqueue_options.RunAt
 
 
 def _connection(connection: Any) -> Any:
@@ -44,7 +40,7 @@ class Queue:
     """Enqueues into the ``delayed_jobs`` table of one database."""
 
     def __init__(self, config: Config | None = None, store: Store | None = None) -> None:
-        self.config = config or load_config()
+        self.config = config or load_config(read_default=False)
         self._store = store
         self._nudge = Nudger(self.config)
 
@@ -55,37 +51,52 @@ class Queue:
         return self._store
 
     def prepare(self, target: Any, *args: Any, queue: str | None = None, priority: int | None = None,
-                run_at: RunAt = None, **kwargs: Any) -> NewJob:
+                run_at: RunAt = None, max_attempts: int | None = None, **kwargs: Any) -> NewJob:
         """The row ``enqueue`` would insert, not yet inserted: for ``enqueue_many``."""
-        return self.prepare_call(target, args, kwargs, queue=queue, priority=priority, run_at=run_at)
+        return self.prepare_call(target, args, kwargs, queue=queue, priority=priority, run_at=run_at,
+                                 max_attempts=max_attempts)
 
     def prepare_call(self, target: Any, args: tuple = (), kwargs: dict | None = None, *,
-                     queue: str | None = None, priority: int | None = None, run_at: RunAt = None) -> NewJob:
-        """``prepare`` with the call's arguments passed explicitly (no name collisions)."""
+                     queue: str | None = None, priority: int | None = None, run_at: RunAt = None,
+                     max_attempts: int | None = None) -> NewJob:
+        """``prepare`` with the call's arguments passed explicitly (no name collisions).
+
+        ``target`` is a function, a perform-object, a perform class (built from the
+        arguments when the job runs) or the text ``"pkg.mod:name"`` of either, which
+        is checked against the allow-list and not imported here.
+        """
         args, kwargs = tuple(args), dict(kwargs or {})
-        encoded = payload.encode_call(target, args, kwargs, self.config.allowed_modules)
-        tracking = tracking_of(target, encoded.name.removesuffix("#perform"), args, kwargs)
-        return self._new_job(encoded, target, queue, priority, run_at, tracking)
+        if kwargs:
+            enqueue_options.refuse_misnamed(target, kwargs)
+        owner = None if isinstance(target, str) else target
+        if max_attempts is None and isinstance(owner, JobFunction):
+            max_attempts = owner.max_attempts  # stored too: the worker honours what was enqueued
+        encoded = payload.encode_call(target, args, kwargs, self.config.allowed_modules,
+                                      enqueue_options.stored(max_attempts))
+        tracking = tracking_of(owner, encoded.name.removesuffix("#perform"), args, kwargs)
+        return self._new_job(encoded, owner, queue, priority, run_at, tracking)
 
     def prepare_method(self, receiver: Any, method: str, args: tuple = (), kwargs: dict | None = None, *,
-                       queue: str | None = None, priority: int | None = None, run_at: RunAt = None) -> NewJob:
+                       queue: str | None = None, priority: int | None = None, run_at: RunAt = None,
+                       max_attempts: int | None = None) -> NewJob:
         """The row for ``receiver.method(*args, **kwargs)`` run later."""
         encoded = payload.encode_method(receiver, method, tuple(args), dict(kwargs or {}),
-                                        self.config.allowed_modules)
+                                        self.config.allowed_modules, enqueue_options.stored(max_attempts))
         return self._new_job(encoded, receiver, queue, priority, run_at)
 
     def _new_job(self, encoded: payload.Encoded, owner: Any, queue: str | None, priority: int | None,
                  run_at: RunAt, tracking: Tracking | None = None) -> NewJob:
-        """Apply the owner's defaults (a decorated function's or a job class's) and the size limit."""
+        """The row, each field by delayed_job's precedence (see ``options``), checked."""
         size = len(encoded.handler.encode("utf-8"))
         if size > self.config.max_payload_bytes:
             raise EnqueueError(f"payload of {size} bytes exceeds max_payload_bytes ({self.config.max_payload_bytes})")
+        queue, priority = enqueue_options.queue_and_priority(self.config, owner, queue, priority)
         return NewJob(
             handler=encoded.handler,
             name=encoded.name,
-            queue=queue if queue is not None else getattr(owner, "queue", None),
-            priority=priority if priority is not None else int(getattr(owner, "priority", 0) or 0),
-            run_at=_when(run_at if run_at is not None else getattr(owner, "run_at", None)),
+            queue=queue,
+            priority=priority,
+            run_at=enqueue_options.when(run_at if run_at is not None else enqueue_options.own(owner, "run_at")),
             tracking=tracking,
         )
 
@@ -98,18 +109,22 @@ class Queue:
         return ids
 
     def enqueue(self, target: Any, *args: Any, queue: str | None = None, priority: int | None = None,
-                run_at: RunAt = None, connection: Any = None, **kwargs: Any) -> int:
+                run_at: RunAt = None, max_attempts: int | None = None, connection: Any = None,
+                **kwargs: Any) -> int:
         """Queue ``target(*args, **kwargs)`` (or a perform-object); returns the job id.
 
+        ``max_attempts`` is stored with the job: whichever worker runs it honours it.
         With ``connection`` (a Connection or ORM Session) the INSERT joins the
         caller's transaction and is rolled back with it.
         """
-        new = self.prepare_call(target, args, kwargs, queue=queue, priority=priority, run_at=run_at)
+        new = self.prepare_call(target, args, kwargs, queue=queue, priority=priority, run_at=run_at,
+                                max_attempts=max_attempts)
         return self.insert([new], connection)[0]
 
     def enqueue_call(self, target: Any, args: tuple = (), kwargs: dict | None = None, *,
                      connection: Any = None, **options: Any) -> int:
         """``enqueue`` for a target whose own keyword arguments are named queue, priority, ..."""
+        enqueue_options.refuse_unknown(options, enqueue_options.ENQUEUE_OPTIONS, "enqueue_call")
         return self.insert([self.prepare_call(target, args, kwargs, **options)], connection)[0]
 
     def enqueue_many(self, jobs: Iterable[NewJob], connection: Any = None) -> int:
@@ -119,7 +134,9 @@ class Queue:
         return len(rows)
 
     def delay(self, receiver: Any, *, connection: Any = None, **options: Any) -> "Delayed":
-        """``delay(photo).upload(size=2)`` queues the method call instead of making it."""
+        """``delay(photo, queue="img").upload(size=2)`` queues the method call instead of making it;
+        options are ``options.ENQUEUE_OPTIONS``, anything else is refused here."""
+        enqueue_options.refuse_unknown(options, enqueue_options.ENQUEUE_OPTIONS, "delay")
         return Delayed(self, receiver, connection, options)
 
     def job(self, func: Callable | None = None, **options: Any) -> Any:
@@ -158,9 +175,8 @@ class JobFunction:
                "before", "after", "success", "error", "failure", "track", "gate")
 
     def __init__(self, func: Callable, bound: "Queue | None" = None, **options: Any) -> None:
-        unknown = set(options) - set(self.OPTIONS)
-        if unknown:
-            raise TypeError(f"unknown job option(s): {', '.join(sorted(unknown))}")
+        enqueue_options.refuse_unknown(options, self.OPTIONS, "job")
+        enqueue_options.check_decorator(options)
         functools.update_wrapper(self, func)
         self.func = func
         self._bound = bound
@@ -186,11 +202,25 @@ class JobFunction:
 _default: Queue | None = None
 
 
-def configure(config: Config | None = None, **overrides: Any) -> Queue:
-    """Set the default queue's config (else it is loaded from the environment on first use)."""
+def configure(config: Config | None = None, *, path: str | os.PathLike[str] | None = None,
+              **overrides: Any) -> Queue:
+    """Set the default queue's config (else it is loaded from the environment on first use).
+
+    Without ``config``: the file ``path``, else ``$DJ_CONFIG``, then ``DJ_*`` and
+    ``overrides``. ``/etc/delayed_job.conf`` is read only when named: it is the
+    daemon's, and an application on the same host may mean another database;
+    a library call must not change which one because a file appeared. The file
+    read is logged (INFO) so that a config from ``$DJ_CONFIG`` is never a surprise.
+    """
     global _default
-    base = config or load_config(overrides=overrides)
-    _default = Queue(base.replace(**overrides) if config and overrides else base)
+    if config is None:
+        file = config_file(path, os.environ, read_default=False)
+        config = load_config(file, overrides=overrides, read_default=False)
+        if file is not None:
+            log.info("dj_daemon configured from %s", file)
+    elif overrides:
+        config = config.replace(**overrides)
+    _default = Queue(config)
     return _default
 
 

@@ -3,7 +3,8 @@
 Precedence: the INI file, then ``DJ_*`` environment variables, then
 command-line flags, each overriding the one before. The file is the one
 named by the caller (``--config``), else ``$DJ_CONFIG``, else
-``/etc/delayed_job.conf`` when it exists, else built-in defaults only.
+``/etc/delayed_job.conf`` when it exists (for the CLIs; not for the library's
+``configure()``, see ``load_config``), else built-in defaults only.
 Every setting is described once in ``SETTINGS``; ``etc/delayed_job.conf``
 documents them for operators.
 """
@@ -18,6 +19,7 @@ import re
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
 from .errors import ConfigError
@@ -40,6 +42,20 @@ def _bool(text: str) -> bool:
 
 def _optional_int(text: str) -> int | None:
     return int(text) if text.strip() else None
+
+
+def _queue_attributes(text: str) -> dict[str, dict[str, str]]:
+    """``mail.priority = -5, reports.priority = 10`` (or one per line) as ``{"mail": {"priority":
+    "-5"}, ...}``: the INI and environment form of delayed_job's ``queue_attributes``. The
+    values are checked by ``validate``, with those of the code form."""
+    table: dict[str, dict[str, str]] = {}
+    for item in _list(text):
+        key, equals, value = item.partition("=")
+        queue, dot, attribute = key.strip().rpartition(".")
+        if not equals or not dot or not queue.strip() or not attribute.strip() or not value.strip():
+            raise ValueError(item)
+        table.setdefault(queue.strip(), {})[attribute.strip()] = value.strip()
+    return table
 
 
 DAY = 86400.0
@@ -94,6 +110,7 @@ class Setting:
     parse: Callable[[str], Any]
     env: str
     bounds: Bounds | None = None
+    form: str = ""  # how to write a value whose shape is not obvious, for the error
 
 
 SETTINGS: dict[str, Setting] = {
@@ -106,6 +123,10 @@ SETTINGS: dict[str, Setting] = {
     "backoff_scale": Setting("jobs", float, "DJ_BACKOFF_SCALE", Bounds(0.0)),
     "max_payload_bytes": Setting("jobs", int, "DJ_MAX_PAYLOAD_BYTES", Bounds(1, LONGTEXT)),
     "session_factory": Setting("jobs", str, "DJ_SESSION_FACTORY"),
+    "default_priority": Setting("jobs", int, "DJ_DEFAULT_PRIORITY", Bounds(-INT32 - 1, INT32)),
+    "default_queue_name": Setting("jobs", str, "DJ_DEFAULT_QUEUE_NAME"),
+    "queue_attributes": Setting("jobs", _queue_attributes, "DJ_QUEUE_ATTRIBUTES",
+                                form="QUEUE.priority = N, comma-separated: mail.priority = -5, reports.priority = 10"),
     "queues": Setting("worker", _list, "DJ_QUEUES"),
     "min_priority": Setting("worker", _optional_int, "DJ_MIN_PRIORITY", Bounds(-INT32 - 1, INT32)),
     "max_priority": Setting("worker", _optional_int, "DJ_MAX_PRIORITY", Bounds(-INT32 - 1, INT32)),
@@ -147,6 +168,11 @@ class Config:
     backoff_scale: float = 1.0
     max_payload_bytes: int = 1024 * 1024
     session_factory: str = ""
+    default_priority: int = 0
+    default_queue_name: str = ""
+    #: Per-queue attributes applied at enqueue, delayed_job's ``queue_attributes``:
+    #: ``{"mail": {"priority": -5}}``; read-only once validated, and left out of the hash.
+    queue_attributes: Mapping[str, Mapping[str, int]] = field(default_factory=dict, hash=False)
     queues: tuple[str, ...] = ()
     min_priority: int | None = None
     max_priority: int | None = None
@@ -196,11 +222,16 @@ def load_config(
     path: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
+    read_default: bool = True,
 ) -> Config:
-    """Layer defaults, the INI file, ``DJ_*`` variables and ``overrides`` (flags)."""
+    """Layer defaults, the INI file, ``DJ_*`` variables and ``overrides`` (flags).
+
+    ``read_default=False`` (the library's ``configure()``) reads a file only when
+    ``path`` or ``$DJ_CONFIG`` names one, never ``/etc/delayed_job.conf`` unasked.
+    """
     env = os.environ if env is None else env
     values: dict[str, Any] = {}
-    file = _config_path(path, env)
+    file = config_file(path, env, read_default)
     if file is not None:
         values.update(_read_file(file))
     for key, setting in SETTINGS.items():
@@ -214,13 +245,15 @@ def load_config(
     return validate(Config(**values))
 
 
-def _config_path(path: Any, env: Mapping[str, str]) -> Path | None:
+def config_file(path: Any, env: Mapping[str, str], read_default: bool = True) -> Path | None:
+    """The file ``load_config`` reads: ``path``, else ``$DJ_CONFIG``, else (when ``read_default``)
+    ``/etc/delayed_job.conf`` if it exists; a named file that is missing is an error."""
     if path:
         chosen = Path(path)
     elif env.get("DJ_CONFIG"):
         chosen = Path(env["DJ_CONFIG"])
     else:
-        return DEFAULT_PATH if DEFAULT_PATH.is_file() else None
+        return DEFAULT_PATH if read_default and DEFAULT_PATH.is_file() else None
     if not chosen.is_file():
         raise ConfigError(f"config file not found: {chosen}")
     return chosen
@@ -247,10 +280,12 @@ def _read_file(file: Path) -> dict[str, Any]:
 
 
 def _parse(key: str, text: str, where: str) -> Any:
+    setting = SETTINGS[key]
     try:
-        return SETTINGS[key].parse(text)
+        return setting.parse(text)
     except ValueError:
-        raise ConfigError(f"{where}: invalid value {text!r} for {key}") from None
+        form = f" (write {setting.form})" if setting.form else ""
+        raise ConfigError(f"{where}: invalid value {text!r} for {key}{form}") from None
 
 
 def _suggest(word: str, choices: list[str]) -> str:
@@ -270,6 +305,7 @@ def validate(config: Config) -> Config:
             raise ConfigError(message)
     _check_hostname(config.hostname)
     _check_url(config.url)
+    config = dataclasses.replace(config, queue_attributes=checked_queue_attributes(config.queue_attributes))
     if config.password_file:
         return dataclasses.replace(config, url=_with_password(config.url, config.password_file), password_file="")
     return config
@@ -285,12 +321,49 @@ def _relations(config: Config) -> list[tuple[bool, str]]:
                             f"waits {longest:.3g} s before the last retry, more than {_amount(DECADE)}: "
                             f"lower max_attempts, or backoff_scale to at most "
                             f"{DECADE / ((config.max_attempts - 1) ** 4 + 5):.4g}"),
+        (len(config.default_queue_name) <= NAME_LENGTH,
+         f"default_queue_name is {len(config.default_queue_name)} characters; the queue column holds {NAME_LENGTH}"),
         (config.heartbeat_timeout > config.heartbeat_interval,
          "heartbeat_timeout must exceed heartbeat_interval"),
         (config.log_format in ("text", "json"), f"log_format must be text or json, not {config.log_format!r}"),
         (config.log_level.upper() in LOG_LEVELS,
          f"log_level must be one of {', '.join(LOG_LEVELS)}, not {config.log_level!r}"),
     ]
+
+
+#: What each per-queue attribute may hold (``queue_attributes``).
+QUEUE_ATTRIBUTES: dict[str, Bounds] = {"priority": Bounds(-INT32 - 1, INT32)}
+
+
+def checked_queue_attributes(table: Any) -> Mapping[str, Mapping[str, int]]:
+    """``queue_attributes`` with every value an integer in its range, read-only; whether it came
+    from the INI form (text values) or from code (``{"mail": {"priority": -5}}``)."""
+    example = "e.g. {'mail': {'priority': -5}}"
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"queue_attributes must map queue names to attributes, {example}")
+    checked: dict[str, Mapping[str, int]] = {}
+    for queue, attributes in table.items():
+        if not isinstance(queue, str) or not queue or not isinstance(attributes, Mapping):
+            raise ConfigError(f"queue_attributes must map queue names to attributes, {example}, not {queue!r}")
+        checked[queue] = MappingProxyType({name: _queue_attribute(queue, name, value)
+                                           for name, value in attributes.items()})
+    return MappingProxyType(checked)
+
+
+def _queue_attribute(queue: str, name: Any, value: Any) -> int:
+    bounds = QUEUE_ATTRIBUTES.get(name) if isinstance(name, str) else None
+    if bounds is None:
+        known = ", ".join(QUEUE_ATTRIBUTES)
+        raise ConfigError(f"queue_attributes: unknown attribute {name!r} of queue {queue!r}"
+                          f"{_suggest(str(name), list(QUEUE_ATTRIBUTES))} (known: {known})")
+    try:
+        parsed = int(value) if isinstance(value, str) else value
+    except ValueError:
+        parsed = value
+    if not isinstance(parsed, int) or isinstance(parsed, bool) or not bounds.admits(parsed):
+        raise ConfigError(f"queue_attributes: {name} of queue {queue!r} must be an integer "
+                          f"{bounds.describe()}, not {value!r}")
+    return parsed
 
 
 def _check_hostname(hostname: str) -> None:

@@ -8,6 +8,12 @@ Handler shapes (never pickle or YAML):
   perform-object, delayed_job's ``enqueue NewsletterJob.new(...)``) or a
   record reference ``{"__dj_record__": "pkg.mod:Model", "pk": [...]}``.
 
+A target naming a class with a ``perform()`` method builds it from the
+arguments when the job runs, then performs it. Either shape may carry
+``"options": {"max_attempts": N}``, given at enqueue and honoured by the
+worker that runs it over its own config and the job's code (``OPTIONS``);
+handlers without options are unchanged, and cost no more to decode.
+
 Arguments are JSON values; an SQLAlchemy ORM instance anywhere in them is
 stored as a record reference and loaded fresh when the job runs. Every
 import path is checked against the allow-list *before* it is imported, and
@@ -25,10 +31,13 @@ from types import ModuleType
 from typing import Any, Callable, Mapping, NamedTuple
 
 from . import records
+from .config import INT32
 from .errors import DeserializationError, EnqueueError
 
 OBJECT_KEY = "__dj_object__"
 RECORD_KEY = records.RECORD_KEY
+#: What a handler's ``"options"`` object may hold.
+OPTIONS = ("max_attempts",)
 Loader = Callable[[type, list[Any]], Any]
 
 
@@ -134,39 +143,65 @@ def _public_method(receiver: Any, name: str, allowed: tuple[str, ...], error: ty
     return method
 
 
-def encode_call(target: Any, args: tuple, kwargs: dict, allowed: tuple[str, ...]) -> Encoded:
-    """The handler for ``target(*args, **kwargs)``; a perform-object is stored by its attributes."""
-    if callable(getattr(target, "perform", None)) and not isinstance(target, type):
+def encode_call(target: Any, args: tuple, kwargs: dict, allowed: tuple[str, ...],
+                options: dict[str, Any] | None = None) -> Encoded:
+    """The handler for ``target(*args, **kwargs)``; a perform-object is stored by its attributes,
+    and a ``"pkg.mod:name"`` string as it is, checked against the list but not imported."""
+    if isinstance(target, str):
+        path = _allowed_path(_import_path(target), allowed)
+    elif callable(getattr(target, "perform", None)) and not isinstance(target, type):
         if args or kwargs:
-            raise EnqueueError("a perform-object takes no extra arguments")
-        return encode_method(target, "perform", (), {}, allowed)
-    if not callable(target):
+            raise EnqueueError("a perform-object takes no extra arguments (its attributes are stored)")
+        return encode_method(target, "perform", (), {}, allowed, options)
+    elif not callable(target):
         raise EnqueueError(f"{target!r} is neither callable nor has a perform() method")
-    path = _checked_path(target, allowed)
+    else:
+        path = _allowed_path(path_of(target), allowed)
     return _encoded({"target": path, "args": encode_value(list(args), allowed),
-                     "kwargs": encode_value(kwargs, allowed)})
+                     "kwargs": encode_value(kwargs, allowed)}, options)
 
 
-def encode_method(receiver: Any, method: str, args: tuple, kwargs: dict, allowed: tuple[str, ...]) -> Encoded:
+def encode_method(receiver: Any, method: str, args: tuple, kwargs: dict, allowed: tuple[str, ...],
+                  options: dict[str, Any] | None = None) -> Encoded:
     """The handler for ``receiver.method(*args, **kwargs)``."""
     _public_method(receiver, method, allowed, EnqueueError)
     if records.is_record(receiver):
         encoded = encode_value(receiver, allowed)
     else:
-        encoded = {OBJECT_KEY: _checked_path(type(receiver), allowed),
+        encoded = {OBJECT_KEY: _allowed_path(path_of(type(receiver)), allowed),
                    "attrs": encode_value(dict(vars(receiver)), allowed)}
     return _encoded({"receiver": encoded, "method": method,
-                     "args": encode_value(list(args), allowed), "kwargs": encode_value(kwargs, allowed)})
+                     "args": encode_value(list(args), allowed), "kwargs": encode_value(kwargs, allowed)}, options)
 
 
-def _checked_path(obj: Any, allowed: tuple[str, ...]) -> str:
-    """``obj``'s path, refused now where a worker with the same allow-list would refuse its name."""
-    path = path_of(obj)
+def _import_path(text: str) -> str:
+    """A string target as given, if it has the shape of ``pkg.mod:qual.name``."""
+    module, colon, qualname = text.partition(":")
+    if not colon or not all(part.isidentifier() for part in (*module.split("."), *qualname.split("."))):
+        raise EnqueueError(f"string target {text!r} is not an import path such as 'myapp.jobs:send_mail'")
+    return text
+
+
+def _allowed_path(path: str, allowed: tuple[str, ...]) -> str:
+    """``path``, refused now where a worker with the same allow-list would refuse its name."""
     module, _, qualname = path.partition(":")
     refusal = _refused_unimported(module, qualname, allowed)
     if refusal:
         raise EnqueueError(refusal)
     return path
+
+
+def check_max_attempts(value: Any, error: type[Exception]) -> int:
+    """``value`` if it can be a job's ``max_attempts`` (an integer from 1 to 2**31 - 1), else ``error``."""
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= INT32:
+        return value
+    raise error(f"max_attempts must be an integer from 1 to {INT32}, not {shown(value)}")
+
+
+def shown(value: Any) -> str:
+    """A bad value as an error line quotes it: short numbers and text as written, else its type."""
+    text = repr(value)
+    return text if isinstance(value, (int, float, str)) and len(text) <= 40 else type(value).__name__
 
 
 def encode_value(value: Any, allowed: tuple[str, ...]) -> Any:
@@ -183,7 +218,7 @@ def encode_value(value: Any, allowed: tuple[str, ...]) -> Any:
         return {_key(k): encode_value(v, allowed) for k, v in value.items()}
     if records.is_record(value):
         ref = records.reference(value)
-        _checked_path(type(value), allowed)
+        _allowed_path(path_of(type(value)), allowed)
         return ref
     raise EnqueueError(f"argument of type {type(value).__name__} is not JSON-serializable")
 
@@ -200,7 +235,9 @@ def _key(key: Any) -> str:
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
-def _encoded(data: dict) -> Encoded:
+def _encoded(data: dict, options: dict[str, Any] | None = None) -> Encoded:
+    if options:
+        data["options"] = options
     return Encoded(_ENCODER.encode(data), name_of(data))
 
 
@@ -223,6 +260,7 @@ class Call:
     kwargs: dict[str, Any]
     owner: Any
     name: str
+    max_attempts: int | None = None  # stored at enqueue: beats the job's code and the worker's config
 
     def run(self) -> Any:
         return self.function(*self.args, **self.kwargs)
@@ -250,16 +288,45 @@ def _decode_call(data: Any, allowed: tuple[str, ...], load: Loader, records: boo
     args, kwargs = data.get("args", []), data.get("kwargs", {})
     if not isinstance(args, list) or not isinstance(kwargs, dict):
         raise DeserializationError("malformed handler: args must be a list and kwargs an object")
+    max_attempts = _stored_max_attempts(data["options"]) if "options" in data else None
     if records:
         args, kwargs = decode_value(args, allowed, load), decode_value(kwargs, allowed, load)
     if "target" in data:
         function = resolve(data["target"], allowed)
+        if isinstance(function, type) and hasattr(function, "perform"):
+            return _built(function, args, kwargs, allowed, str(data["target"]), max_attempts)
         if not callable(function):
             raise DeserializationError(f"{data['target']} is not callable")
-        return Call(function, args, kwargs, function, str(data["target"]))
+        return Call(function, args, kwargs, function, str(data["target"]), max_attempts)
     receiver = _decode_receiver(data["receiver"], allowed, load)
     method = _public_method(receiver, str(data["method"]), allowed, DeserializationError)
-    return Call(method, args, kwargs, receiver, name_of(data))
+    return Call(method, args, kwargs, receiver, name_of(data), max_attempts)
+
+
+def _stored_max_attempts(options: Any) -> int | None:
+    """The handler's ``options``, checked: a value this worker cannot honour makes the job fail
+    for good with one line (as any defect of a handler), never a crash or a silent default."""
+    if not isinstance(options, dict) or not set(options) <= set(OPTIONS):
+        raise DeserializationError(f"malformed handler: options must be an object of {', '.join(OPTIONS)}")
+    if options.get("max_attempts") is None:
+        return None
+    try:
+        return check_max_attempts(options["max_attempts"], DeserializationError)
+    except DeserializationError as exc:
+        raise DeserializationError(f"malformed handler: options: {exc}") from None
+
+
+def _built(cls: type, args: list[Any], kwargs: dict[str, Any], allowed: tuple[str, ...], name: str,
+           max_attempts: int | None) -> Call:
+    """A perform class named as a target, built from the arguments as delayed_job loads its
+    payload object: a constructor that raises fails the job for good, as any handler that
+    cannot load; its hooks and policy are then the instance's, as a perform-object's."""
+    try:
+        obj = cls(*args, **kwargs)
+    except Exception as exc:
+        raise DeserializationError(f"cannot build {name}: {type(exc).__name__}: {exc}") from None
+    method = _public_method(obj, "perform", allowed, DeserializationError)
+    return Call(method, [], {}, obj, name, max_attempts)
 
 
 def _decode_receiver(data: Any, allowed: tuple[str, ...], load: Loader) -> Any:

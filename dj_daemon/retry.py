@@ -44,11 +44,13 @@ class Policy:
         return now + timedelta(seconds=min(max(0.0, self.backoff(attempts)), LONGEST_WAIT))
 
 
-def policy_for(owner: Any, config: Config) -> Policy:
+def policy_for(owner: Any, config: Config, max_attempts: int | None = None) -> Policy:
     """The config's policy, overridden by ``owner``'s attributes where it sets them.
 
-    A job's own ``max_run_time`` may shorten the limit but never extend it
-    beyond the config's: other workers reclaim locks older than that.
+    ``max_attempts``, stored with the job at enqueue (``payload.OPTIONS``), beats
+    both: whichever worker runs the job honours it. A job's own ``max_run_time``
+    may shorten the limit but never extend it beyond the config's: other
+    workers reclaim locks older than that.
     """
     scale = config.backoff_scale
     backoff = getattr(owner, "backoff", None)
@@ -60,7 +62,7 @@ def policy_for(owner: Any, config: Config) -> Policy:
         chosen = lambda n: float(backoff)
     run_time = getattr(owner, "max_run_time", None) or config.max_run_time
     return Policy(
-        max_attempts=getattr(owner, "max_attempts", None) or config.max_attempts,
+        max_attempts=max_attempts or getattr(owner, "max_attempts", None) or config.max_attempts,
         max_run_time=min(float(run_time), config.max_run_time),
         backoff=chosen,
         commit_each=bool(getattr(owner, "commit_each", False)),

@@ -416,9 +416,10 @@ class Worker:
 
     def _policy(self, call: payload.Call) -> Policy:
         """The job's retry policy; a function's is worked out once (a perform-object's own
-        attributes may change it from one job to the next, so it is worked out every time)."""
-        if call.owner is not call.function:
-            return policy_for(call.owner, self.config)
+        attributes may change it from one job to the next, so it is worked out every time, as is
+        a policy whose max_attempts was stored with the job at enqueue)."""
+        if call.owner is not call.function or call.max_attempts is not None:
+            return policy_for(call.owner, self.config, call.max_attempts)
         cached = self._policies.get(call.name)
         if cached is None or cached[0] is not call.owner:
             cached = self._policies[call.name] = (call.owner, policy_for(call.owner, self.config))

@@ -145,3 +145,62 @@ def test_the_largest_accepted_values_work_where_they_are_used() -> None:
     last_retry = policy_for(object(), config).next_run_at(config.max_attempts - 1, now)
     assert timedelta(days=3649) < last_retry - now <= timedelta(seconds=DECADE)
     assert len(f"{config.hostname}:4194304") == 255
+
+
+@pytest.mark.parametrize("text", [
+    "[jobs]\nqueue_attributes = mail.priority = -5, reports.priority = 10\n",
+    "[jobs]\nqueue_attributes =\n    mail.priority = -5\n    reports.priority=10\n",
+])
+def test_queue_attributes_ini_forms(tmp_path: Path, text: str) -> None:
+    config = load_config(write(tmp_path, text), env={})
+    assert config.queue_attributes == {"mail": {"priority": -5}, "reports": {"priority": 10}}
+
+
+def test_queue_attributes_from_env_and_code_are_checked_and_read_only() -> None:
+    config = load_config(env={"DJ_QUEUE_ATTRIBUTES": "a.b.priority=3", "DJ_DEFAULT_PRIORITY": "-2",
+                              "DJ_DEFAULT_QUEUE_NAME": "general"})
+    assert (dict(config.queue_attributes), config.default_priority, config.default_queue_name) == (
+        {"a.b": {"priority": 3}}, -2, "general")  # a dotted queue name: the attribute follows the last dot
+    coded = load_config(env={}, overrides={"queue_attributes": {"mail": {"priority": -5}}})
+    assert coded.queue_attributes == {"mail": {"priority": -5}} and isinstance(hash(coded), int)
+    with pytest.raises(TypeError):
+        coded.queue_attributes["mail"] = {"priority": 1}  # type: ignore[index]
+    assert Config().replace(queue_attributes={"q": {"priority": "7"}}).queue_attributes["q"]["priority"] == 7
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"DJ_QUEUE_ATTRIBUTES": "mail"}, "DJ_QUEUE_ATTRIBUTES: invalid value 'mail' for queue_attributes (write "
+                                      "QUEUE.priority = N"),
+    ({"DJ_QUEUE_ATTRIBUTES": "mail.priority"}, "invalid value 'mail.priority' for queue_attributes"),
+    ({"DJ_QUEUE_ATTRIBUTES": "priority=3"}, "invalid value 'priority=3' for queue_attributes"),
+    ({"DJ_QUEUE_ATTRIBUTES": "mail.prio=3"}, "unknown attribute 'prio' of queue 'mail' (did you mean 'priority'?)"),
+    ({"DJ_QUEUE_ATTRIBUTES": "mail.priority=high"}, "priority of queue 'mail' must be an integer at least "
+                                                    "-2147483648 and at most 2147483647, not 'high'"),
+    ({"DJ_QUEUE_ATTRIBUTES": "mail.priority=2147483648"}, "priority of queue 'mail' must be an integer"),
+    ({"DJ_DEFAULT_PRIORITY": "soon"}, "invalid value 'soon' for default_priority"),
+    ({"DJ_DEFAULT_QUEUE_NAME": "q" * 256}, "default_queue_name is 256 characters; the queue column holds 255"),
+])
+def test_bad_enqueue_defaults_give_one_line(env: dict[str, str], message: str) -> None:
+    assert message in one_line_error(env)
+
+
+@pytest.mark.parametrize("table, message", [
+    ("mail.priority=1", "queue_attributes must map queue names to attributes"),
+    ({"mail": 5}, "queue_attributes must map queue names to attributes, e.g. {'mail': {'priority': -5}}, not 'mail'"),
+    ({"": {"priority": 1}}, "queue_attributes must map queue names"),
+    ({"mail": {"priority": True}}, "priority of queue 'mail' must be an integer"),
+])
+def test_bad_queue_attributes_in_code_give_one_line(table: object, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        Config().replace(queue_attributes=table)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_the_library_reads_the_system_file_only_when_asked(tmp_path: Path, monkeypatch) -> None:
+    from dj_daemon import config as config_module
+
+    system = write(tmp_path, "[jobs]\ndefault_priority = 3\n")
+    monkeypatch.setattr(config_module, "DEFAULT_PATH", system)
+    assert load_config(env={}).default_priority == 3
+    assert load_config(env={}, read_default=False).default_priority == 0
+    assert load_config(env={"DJ_CONFIG": str(system)}, read_default=False).default_priority == 3

@@ -191,3 +191,31 @@ def test_allow_list_is_a_module_prefix(module, allowed, ok) -> None:
 def test_a_receiver_must_be_an_object_or_a_record(receiver) -> None:
     with pytest.raises(DeserializationError, match="receiver is neither object nor record"):
         payload.decode(json.dumps({"receiver": receiver, "method": "keys"}), ALLOWED, no_records)
+
+
+def test_options_round_trip_and_are_absent_unless_given() -> None:
+    plain = payload.encode_call(jobs.record, ("/p", "t"), {}, ALLOWED)
+    assert "options" not in json.loads(plain.handler)
+    assert payload.decode(plain.handler, ALLOWED, no_records).max_attempts is None
+    for encoded in (payload.encode_call(jobs.record, ("/p", "t"), {}, ALLOWED, {"max_attempts": 3}),
+                    payload.encode_call(jobs.Newsletter("/p", "hi", []), (), {}, ALLOWED, {"max_attempts": 3})):
+        assert payload.decode(encoded.handler, ALLOWED, no_records).max_attempts == 3
+
+
+@settings(max_examples=200, deadline=None)
+@given(json_values)
+def test_decoding_arbitrary_options_raises_only_our_error(value) -> None:
+    doc = {"target": "tests.jobs:noop", "args": [], "kwargs": {}, "options": value}
+    try:
+        call = payload.decode(json.dumps(doc), ALLOWED, no_records)
+    except DeserializationError:
+        return
+    assert call.max_attempts is None or 1 <= call.max_attempts < 2**31
+
+
+def test_string_target_is_checked_not_imported(tmp_path, monkeypatch) -> None:
+    trace = tmp_path / "imported.txt"
+    monkeypatch.setenv("DJ_TEST_IMPORT_TRACE", str(trace))
+    encoded = payload.encode_call("tests.side_effect_module:run", (1,), {}, ("tests",))
+    assert json.loads(encoded.handler)["target"] == encoded.name == "tests.side_effect_module:run"
+    assert not trace.exists()
