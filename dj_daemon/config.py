@@ -151,6 +151,7 @@ SETTINGS: dict[str, Setting] = {
     "metrics_textfile": Setting("metrics", str, "DJ_METRICS_TEXTFILE"),
     "metrics_dir": Setting("metrics", str, "DJ_METRICS_DIR"),
     "sentinel_dir": Setting("long_jobs", str, "DJ_SENTINEL_DIR"),
+    "tracked_retention": Setting("long_jobs", float, "DJ_TRACKED_RETENTION", Bounds(0.0, DECADE / DAY)),
 }
 SECTIONS = sorted({s.section for s in SETTINGS.values()})
 
@@ -197,6 +198,7 @@ class Config:
     metrics_textfile: str = ""
     metrics_dir: str = ""
     sentinel_dir: str = "/var/lib/delayed_job"
+    tracked_retention: float = 30.0  # days; 0 keeps completed tracked jobs for ever
 
     def replace(self, **changes: Any) -> "Config":
         """A copy with ``changes`` applied and validated."""

@@ -26,7 +26,7 @@ from ..errors import DatabaseError, UnknownJobError
 from ..job import Job, NewJob, utcnow
 from ..schema import create_all, delayed_jobs as dj, workers as wk
 from ..tracking import Gate, State
-from . import common, driver, mysql, postgresql, sqlite, states
+from . import common, driver, mysql, postgresql, sqlite, states, tracked
 from .common import Filters
 
 __all__ = ["Store", "Filters", "Reserved", "open_store"]
@@ -97,7 +97,7 @@ def _unlock_unstarted(conn: Connection, ids: list[int], worker: str, now: dateti
     common.unlock(conn, ids, worker, now)
 
 
-class Store(states.TrackedVerbs):
+class Store(states.TrackedVerbs, tracked.TrackedPages):
     """The work queue in one database; safe to use from one process at a time."""
 
     def __init__(self, engine: Engine, dialect: ModuleType, safe_url: str,
