@@ -130,6 +130,11 @@ SETTINGS: dict[str, Setting] = {
     "metrics_textfile": Setting("metrics", str, "DJ_METRICS_TEXTFILE"),
     "metrics_dir": Setting("metrics", str, "DJ_METRICS_DIR"),
     "sentinel_dir": Setting("long_jobs", str, "DJ_SENTINEL_DIR"),
+    "web_bind": Setting("web", str, "DJ_WEB_BIND"),
+    "web_user": Setting("web", str, "DJ_WEB_USER"),
+    "web_password": Setting("web", str, "DJ_WEB_PASSWORD"),
+    "web_password_file": Setting("web", str, "DJ_WEB_PASSWORD_FILE"),
+    "web_read_only": Setting("web", _bool, "DJ_WEB_READ_ONLY"),
 }
 SECTIONS = sorted({s.section for s in SETTINGS.values()})
 
@@ -171,6 +176,11 @@ class Config:
     metrics_textfile: str = ""
     metrics_dir: str = ""
     sentinel_dir: str = "/var/lib/delayed_job"
+    web_bind: str = "127.0.0.1:8080"
+    web_user: str = ""
+    web_password: str = field(default="", repr=False)  # never shown: see ``long_jobs.web.access``
+    web_password_file: str = ""
+    web_read_only: bool = False
 
     def replace(self, **changes: Any) -> "Config":
         """A copy with ``changes`` applied and validated."""
