@@ -72,6 +72,21 @@ tracked_jobs = Table(
     sqlite_autoincrement=True,
 )
 
+#: One row per state a tracked job entered, written in the transaction that moved it (see
+#: ``store.history``): what ``long_jobs show`` lists. Pruned with its tracked row.
+state_history = Table(
+    "delayed_job_state_history",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("state_id", Id, nullable=False),  # delayed_job_states.id
+    Column("state", String(32), nullable=False),
+    Column("at", Time, nullable=False),
+    Column("hostname", String(255)),
+    Column("note", Text),  # the error's first line, or what an operator did
+    Index("ix_delayed_job_state_history_state", "state_id", "id"),
+    sqlite_autoincrement=True,
+)
+
 workers = Table(
     "delayed_job_workers",
     metadata,

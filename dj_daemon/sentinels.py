@@ -20,6 +20,7 @@ import stat
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterable
 
 from .errors import DJError
 from .tracking import Gate
@@ -86,19 +87,21 @@ def _refuse(path: Path, name: str, kind: str) -> SentinelError:
                          "(it already closes its gate; remove it, then drain again)")
 
 
-def touch(folder: str, host: str) -> list[str]:
-    """Write both files (keeping an existing one's time); returns the names newly written.
+def touch(folder: str, host: str, names: Iterable[str] = tuple(FILES.values())) -> list[str]:
+    """Write the files ``names`` (both by default), keeping an existing one's time; returns the
+    names newly written.
 
-    Refuses before writing anything when either name holds something other
+    Refuses before writing anything when a name to write holds something other
     than a regular file, and never writes through a link made in between.
     """
     path = check_folder(folder, writable=True)
+    names = list(names)
     for found in present(folder).values():
-        if not found.regular:
+        if found.name in names and not found.regular:
             raise _refuse(path, found.name, found.kind)
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
     text = f"drained by {getpass.getuser()} on {host} at {stamp}\n".encode()
-    return [name for name in FILES.values() if _create(path, name, text)]
+    return [name for name in names if _create(path, name, text)]
 
 
 def _create(path: Path, name: str, text: bytes) -> bool:

@@ -57,8 +57,8 @@ def drain(ctx: click.Context, wait: bool, timeout: float | None) -> None:
     if timeout is not None and not (math.isfinite(timeout) and timeout >= 0):
         raise click.UsageError(f"--timeout must be a finite number of seconds, at least 0, not {timeout:g}")
     config, store = _setup(ctx, writable=True)
-    written = ops.drain(config)
-    click.echo(f"draining {config.hostname}: " + (", ".join(written) + " written" if written
+    drained = ops.drain(config)
+    click.echo(f"draining {config.hostname}: " + (", ".join(drained.written) + " written" if drained.written
                                                     else "sentinel files were already present"))
     if wait and not ops.wait_drained(store, config, timeout,
                                      lambda running: click.echo(report.drain_progress(running, utcnow()))):
@@ -101,7 +101,8 @@ def list_jobs(ctx: click.Context, identifier: str | None, state: str | None, lim
 def resend(ctx: click.Context, state_id: int) -> None:
     """Re-enqueue a tracked job that ended in error."""
     config, store = _setup(ctx)
-    click.echo(f"tracked job {state_id} re-enqueued as job {ops.resend(store, config, state_id)}")
+    resent = ops.resend(store, config, state_id)
+    click.echo(f"tracked job {state_id} {resent.action} as job {resent.job_id}")
 
 
 @cli.command("reset-stalled")

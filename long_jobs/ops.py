@@ -1,6 +1,8 @@
-"""The operators' verbs as library functions: drain, wait, restart, status, resend, reset-stalled, delete.
+"""The operators' verbs as library functions: drain, wait, restart, status, list, show, resend,
+retry-now, reset-stalled, delete.
 
-They return plain values; ``long_jobs.cli`` prints them through ``report``.
+They return plain values; ``long_jobs.cli`` prints them through ``report``, and the web page
+calls the same functions.
 Sentinel files are per host; states, locks and heartbeats are in the
 database, shared by every host.
 """
@@ -18,15 +20,32 @@ from dj_daemon import daemonize, processes, sentinels
 from dj_daemon.config import Config
 from dj_daemon.errors import DJError
 from dj_daemon.job import utcnow
+from dj_daemon.nudge import Nudger
 from dj_daemon.store import Store
-from dj_daemon.tracking import PARKED, State
+from dj_daemon.tracking import PARKED, Gate, State
+
+from .tracked import HistoryEntry, TrackedDetail, TrackedJob, TrackedPage, history_of
 
 EXIT_NORMAL, EXIT_DRAINING, EXIT_TROUBLE = 0, 3, 4
+#: The most rows one page may ask for.
+MAX_PAGE = 1000
 
 
-def drain(config: Config) -> list[str]:
-    """Write both sentinel files on this host; returns those newly written."""
-    return sentinels.touch(config.sentinel_dir, config.hostname)
+@dataclass(frozen=True)
+class Drained:
+    """What ``drain`` did on ``host``: the sentinel files it wrote, and those already there."""
+
+    host: str
+    written: list[str]
+    present: list[str]
+
+
+def drain(config: Config, hold_only: bool = False) -> Drained:
+    """Write both sentinel files on this host, or with ``hold_only`` only ``hold-submissions.txt``
+    (submissions are held, deferrable jobs go on running)."""
+    names = [sentinels.FILES[Gate.HOLD]] if hold_only else list(sentinels.FILES.values())
+    written = sentinels.touch(config.sentinel_dir, config.hostname, names)
+    return Drained(config.hostname, written, [name for name in names if name not in written])
 
 
 def running_here(store: Store, config: Config) -> list[dict[str, Any]]:
@@ -142,13 +161,60 @@ def reset_stalled(store: Store, config: Config) -> list[dict[str, Any]]:
     return moved
 
 
-def resend(store: Store, config: Config, state_id: int) -> int:
-    """Re-enqueue a job in ``error``; returns its new queue id (at the back of its strand)."""
+@dataclass(frozen=True)
+class Resent:
+    """A tracked job sent again: its queue id, and whether it was ``re-enqueued`` (it was in error)
+    or made ``due now`` (it was waiting, a retrying job say)."""
+
+    state_id: int
+    job_id: int
+    action: str
+
+
+def resend(store: Store, config: Config, state_id: int) -> Resent:
+    """Send a tracked job again: one in ``error`` is re-enqueued (at the back of its strand); one
+    waiting in the queue (a retrying job) runs now, as ``retry_now``. Others are refused."""
     row = store.get_tracked(state_id)
+    if row["state"] == State.ENQUEUED.value:
+        return Resent(state_id, retry_now(store, config, state_id), "due now")
     done = store.reenqueue_tracked(state_id, (State.ERROR,), config.hostname)
     if done is None:
-        raise DJError(f"tracked job {state_id} is {row['state']}, not error; only errored jobs are resent")
-    return done.job_id
+        raise DJError(f"tracked job {state_id} is {row['state']}; only jobs in error or waiting are resent")
+    Nudger(config)()
+    return Resent(state_id, done.job_id, "re-enqueued")
+
+
+def retry_now(store: Store, config: Config, state_id: int) -> int:
+    """Make a waiting tracked job (a retrying one, say) due now, its attempts kept, and nudge this
+    host's daemon so an idle worker takes it at once; returns its queue id."""
+    job_id = store.retry_tracked_now(state_id, config.hostname)
+    if job_id is None:
+        state = store.get_tracked(state_id)["state"]
+        hint = "; resend it" if state == State.ERROR.value else ""
+        raise DJError(f"tracked job {state_id} is {state}, not waiting in the queue{hint}")
+    Nudger(config)()
+    return job_id
+
+
+def list_tracked(store: Store, config: Config, *, state: str | None = None, identifier: str | None = None,
+                 job_class: str | None = None, host: str | None = None, before: int | None = None,
+                 limit: int = 50) -> TrackedPage:
+    """A page of tracked jobs, newest first, below id ``before``; each with its queue row's attempts
+    and last error. ``next_before`` of the page asks for the next one."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise DJError(f"limit must be between 1 and {MAX_PAGE}, not {limit}")
+    rows = store.tracked_page(state=state, identifier=identifier, job_class=job_class, host=host, before=before,
+                              limit=limit + 1)
+    jobs = [TrackedJob.from_row(row, config.max_attempts) for row in rows[:limit]]
+    return TrackedPage(jobs, jobs[-1].id if len(rows) > limit else None, limit)
+
+
+def show(store: Store, config: Config, state_id: int) -> TrackedDetail:
+    """One tracked job: its row, its queue row, the payload, and its history (see ``history_of``)."""
+    row = store.tracked_detail(state_id)
+    job = TrackedJob.from_row(row, config.max_attempts)
+    kept = [HistoryEntry.from_row(entry) for entry in row["history"]]
+    return TrackedDetail(job, row["payload"], history_of(job, kept))
 
 
 def delete(store: Store, state_id: int) -> None:

@@ -26,7 +26,7 @@ from ..errors import DatabaseError, UnknownJobError
 from ..job import Job, NewJob, utcnow
 from ..schema import create_all, delayed_jobs as dj, workers as wk
 from ..tracking import Gate, State
-from . import common, driver, mysql, postgresql, sqlite, states
+from . import common, driver, mysql, postgresql, sqlite, states, tracked
 from .common import Filters
 
 __all__ = ["Store", "Filters", "Reserved", "open_store"]
@@ -90,7 +90,7 @@ def _delete_finished(conn: Connection, jobs: Sequence[Job], now: datetime) -> No
                      delayed_job_id=None)  # the row is gone; its id may be given to another job
 
 
-class Store(states.TrackedVerbs):
+class Store(states.TrackedVerbs, tracked.TrackedPages):
     """The work queue in one database; safe to use from one process at a time."""
 
     def __init__(self, engine: Engine, dialect: ModuleType, safe_url: str,

@@ -17,6 +17,7 @@ from ..errors import UnknownJobError
 from ..job import Job, NewJob
 from ..schema import delayed_jobs as dj, tracked_jobs as tj, workers as wk
 from ..tracking import PARKED, Gate, State, Tracking, parked_state
+from . import history
 from .common import INSERT_JOB, leniently
 
 log = logging.getLogger(__name__)
@@ -35,22 +36,24 @@ class Reenqueued(NamedTuple):
 
 
 def insert_tracked(conn: Connection, new: NewJob, now: datetime) -> int:
-    """One queue row and its ``enqueued`` state row."""
+    """One queue row, its ``enqueued`` state row, and that state's history row."""
     job_id = conn.execute(INSERT_JOB, new.params(now)).inserted_primary_key[0]
     tracking = new.tracking
     assert tracking is not None
-    conn.execute(tj.insert().values(
+    state_id = conn.execute(tj.insert().values(
         job_class=tracking.job_class, identifier=tracking.identifier, gate=tracking.gate,
         state=State.ENQUEUED.value, delayed_job_id=job_id, queue=new.queue, priority=new.priority,
-        payload=new.handler, created_at=now, updated_at=now))
+        payload=new.handler, created_at=now, updated_at=now)).inserted_primary_key[0]
+    history.record(conn, state_id, State.ENQUEUED, now, None)
     return job_id
 
 
 def set_state(conn: Connection, job_ids: list[int], state: State, now: datetime, **values: Any) -> None:
-    """Move the tracked jobs behind ``job_ids`` (queue ids) to ``state``."""
+    """Move the tracked jobs behind ``job_ids`` (queue ids) to ``state``, with a history row each."""
     if job_ids:
-        conn.execute(update(tj).where(tj.c.delayed_job_id.in_(job_ids), LIVE)
-                     .values(state=state.value, updated_at=now, **values))
+        where = (tj.c.delayed_job_id.in_(job_ids), LIVE)
+        history.record_moving(conn, where, state, now, values)
+        conn.execute(update(tj).where(*where).values(state=state.value, updated_at=now, **values))
 
 
 def sort_reserved(conn: Connection, jobs: list[Job], closed: frozenset[Gate], host: str,
@@ -94,6 +97,7 @@ def reenqueue(conn: Connection, state_id: int, from_states: tuple[State, ...], h
             update(tj).where(tj.c.id == state_id, tj.c.state == row["state"])
             .values(state=State.ENQUEUED.value, hostname=host, updated_at=now)).rowcount:
         return None
+    history.record(conn, state_id, State.ENQUEUED, now, host, f"re-enqueued from {row['state']}")
     tracking = Tracking(row["job_class"], row["identifier"], row["gate"])
     if row["state"] == State.ERROR.value and row["delayed_job_id"] is not None:
         # a job failed for good: its kept row makes way for the new one
@@ -190,6 +194,7 @@ class TrackedVerbs:
                 return False
             if row[0] is not None:
                 conn.execute(delete(dj).where(dj.c.id == row[0]))
+            history.record_moving(conn, [tj.c.id == state_id], State.ERROR, now, {"last_error": reason})
             conn.execute(update(tj).where(tj.c.id == state_id).values(
                 state=State.ERROR.value, last_error=reason, finished_at=now, updated_at=now, delayed_job_id=None))
             return True
@@ -206,4 +211,5 @@ class TrackedVerbs:
             if row[1] is not None and State(row[0]) not in PARKED:
                 conn.execute(delete(dj).where(dj.c.id == row[1]))
             conn.execute(delete(tj).where(tj.c.id == state_id))
+            history.forget(conn, [state_id])
         self.transaction(work)

@@ -42,7 +42,7 @@ def test_tracked_failure_ends_in_error(config, store, sentinel_dir, tmp_path) ->
     row = store.tracked()[0]
     assert row["state"] == "error" and "TypeError" in row["last_error"]
     assert [job.id for job in store.jobs(failed=True)] == [row["delayed_job_id"]]
-    resent = ops.resend(store, config, row["id"])  # the failed row makes way: never two rows for one job
+    resent = ops.resend(store, config, row["id"]).job_id  # the failed row makes way: never two rows for one job
     assert [job.id for job in store.jobs()] == [resent] and resent != row["delayed_job_id"]
 
 
@@ -63,7 +63,7 @@ def test_drain_parks_instead_of_running_and_restart_brings_back(config, store, s
         queue.enqueue(jobs.replicate, side, n)
         queue.enqueue(jobs.submit, side, 100 + n)
     queue.enqueue(jobs.record, side, "untracked")
-    assert ops.drain(config) == ["defer_jobs.txt", "hold-submissions.txt"]
+    assert ops.drain(config).written == ["defer_jobs.txt", "hold-submissions.txt"]
     work_off(config, store)
     assert jobs.runs(side) == ["untracked"]
     rows = store.tracked()
