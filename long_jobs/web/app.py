@@ -93,6 +93,7 @@ def serve(config: Config, bind: str | None = None, threads: int = 4) -> None:
     for name in ("long_jobs", "waitress"):  # the action log and the server's, with the daemon's format
         logging.getLogger(name).handlers = logging.getLogger("dj_daemon").handlers
         logging.getLogger(name).setLevel(config.log_level.upper())
+        logging.getLogger(name).propagate = False  # waitress sets up the root logger too
     app = create_app(config)
     if not site_of(app).access.password and host not in ("127.0.0.1", "::1", "localhost"):
         log.warning("serving on %s:%d with no password: anyone who reaches it can act on the jobs", host, port)
