@@ -125,7 +125,7 @@ minutes = Table(
     "delayed_job_minutes",
     metadata,
     Column("hostname", String(255), primary_key=True),
-    Column("minute", Time, primary_key=True),  # the minute's start, naive UTC
+    Column("minute", Integer, primary_key=True, autoincrement=False),  # minutes since 1970-01-01 00:00 UTC
     Column("done", Integer, nullable=False, default=0),
     Column("failed", Integer, nullable=False, default=0),
     Column("depth", Integer),  # jobs due and waiting at the last reading; None: not measured

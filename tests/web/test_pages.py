@@ -47,7 +47,7 @@ def test_overview_shows_host_state_workers_counts_and_charts(client, app, config
     assert '<a href="/tracked?state=enqueued">enqueued</a></th><td class="n">1<' in body
     assert '<a href="/queue?kind=waiting">waiting</a></th><td class="n">2<' in body
     assert "<td>mail</td><td class=\"n\">1</td>" in body and "<td>replication</td>" in body  # depth by queue
-    assert body.count("<svg") == 2 and "(max 42)" in body and "(max 10)" in body  # both hosts added up
+    assert body.count("<svg") == 2 and "(max 8.4)" in body and "(max 10)" in body  # both hosts added up
     assert "<script src" not in body and "http://" not in body.replace('xmlns="http://www.w3.org/2000/svg"', "")
 
 
