@@ -50,7 +50,7 @@ def chart(title: str, series: list[Series], start: datetime, points: int, bucket
     parts += _hour_marks(start, points, bucket, x)
     for number, one in enumerate(series):
         parts.append(_line(one, x, y))
-        parts.append(f'<text x="{WIDTH - PAD - 140 + 70 * number}" y="14" fill="{one.colour}">'
+        parts.append(f'<text x="{WIDTH - PAD - 140 + 70 * number}" y="14" style="fill:{one.colour}">'
                      f'{escape(one.label)}</text>')
     return "".join(parts) + "</svg>"
 
