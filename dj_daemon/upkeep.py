@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import timedelta
 from typing import Callable, NamedTuple
 
 from . import journal
@@ -41,6 +42,8 @@ TIMEOUT_MIN = 1.0
 #: The worst turn of the loop, in timeouts (see the module docstring), and in watchdog intervals.
 WORST_TURN = 4
 TURN_SHARE = 0.5
+#: Seconds between two prunings of completed tracked jobs (``prune_tracked``); the first is at start.
+PRUNE_EVERY = 300.0
 
 
 def statement_timeout(watchdog_interval: float | None) -> float:
@@ -83,6 +86,8 @@ class Upkeep:
         self.tally = Tally(config.hostname)  # jobs done and failed this minute, for the web page's charts
         self._spent = 0.0       # on the database, this turn of the loop
         self._resume_at = 0.0   # no duty before this (monotonic), after a failure
+        self._prune_at = 0.0    # the next pruning round starts then (monotonic)
+        self._pruning: tuple[int, int] | None = None  # a round under way: the id it goes on after, rows pruned
 
     def new_turn(self) -> None:
         """A new turn of the loop: it may spend ``timeout`` on the database again."""
@@ -162,6 +167,27 @@ class Upkeep:
                 self.pending.append(Release(name, f"worker {name} lost: no heartbeat for {timeout:g}s", None))
         self.retry_pending()
         self.guarded(lambda store: self.tally.flush(store, self.queued))
+        self.prune_tracked()
+
+    def prune_tracked(self) -> None:
+        """Delete completed tracked jobs older than ``tracked_retention`` days, and their history:
+        a round every ``PRUNE_EVERY`` seconds, one batch (``Store.prune_completed``, its own short
+        transaction) per call, so that a backlog goes a batch a heartbeat and never holds the loop
+        or many rows at once. A round's count is logged when it ends."""
+        if not self.config.tracked_retention or (self._pruning is None and time.monotonic() < self._prune_at):
+            return
+        after, pruned = self._pruning or (0, 0)
+        cutoff = self.store.clock() - timedelta(days=self.config.tracked_retention)
+        done = self.guarded(lambda store: store.prune_completed(cutoff, after))
+        if not isinstance(done, tuple):
+            return  # the database did not answer: the round goes on at a later call
+        pruned += done[0]
+        self._pruning = None if done[1] is None else (done[1], pruned)
+        if self._pruning is None:
+            self._prune_at = time.monotonic() + PRUNE_EVERY
+            if pruned:
+                log.info("pruned %d completed tracked job(s) older than %g day(s)", pruned,
+                         self.config.tracked_retention)
 
     def measure_queue(self) -> float:
         """One grouped query for STATUS= and the metrics: jobs due and waiting, by queue. Returns

@@ -6,6 +6,7 @@ prints through ``long_jobs.report``. Errors are one line and a non-zero exit.
 from __future__ import annotations
 
 import math
+import shlex
 
 import click
 
@@ -13,16 +14,20 @@ from dj_daemon import console, sentinels
 from dj_daemon.config import Config
 from dj_daemon.job import utcnow
 from dj_daemon.store import Store, open_store
+from dj_daemon.tracking import Gate
 
 from . import ops, report
 
 PROG = "long_jobs"
 
 
-def _setup(ctx: click.Context, writable: bool = False) -> tuple[Config, Store]:
-    """The shared config, a checked sentinel folder, and the store."""
+def _setup(ctx: click.Context, writes_sentinels: bool = False) -> tuple[Config, Store]:
+    """The shared config and the store; for a command that writes sentinel files, a sentinel folder
+    checked first. Readers need none: before the daemon's first start there is none, and no
+    sentinel means no drain."""
     config = console.config_from(ctx)
-    sentinels.check_folder(config.sentinel_dir, writable)
+    if writes_sentinels:
+        sentinels.check_folder(config.sentinel_dir, writable=True)
     return config, open_store(config)
 
 
@@ -47,21 +52,27 @@ def status(ctx: click.Context, as_json: bool) -> None:
 
 
 @cli.command()
-@click.option("--wait", is_flag=True, help="Wait until no tracked job runs on this host.")
+@click.option("--wait", is_flag=True, help="Wait until no tracked job runs on this host (with --hold-only: "
+                                             "no submission).")
 @click.option("--timeout", type=float, help="With --wait: give up after S seconds (exit 1).")
+@click.option("--hold-only", is_flag=True, help="Write only hold-submissions.txt: submissions are held, "
+                                                "deferrable jobs go on running.")
 @click.pass_context
-def drain(ctx: click.Context, wait: bool, timeout: float | None) -> None:
+def drain(ctx: click.Context, wait: bool, timeout: float | None, hold_only: bool) -> None:
     """Write defer_jobs.txt and hold-submissions.txt: jobs whose turn comes are parked, none is cut off."""
     if timeout is not None and not wait:
         raise click.UsageError("--timeout needs --wait")
     if timeout is not None and not (math.isfinite(timeout) and timeout >= 0):
         raise click.UsageError(f"--timeout must be a finite number of seconds, at least 0, not {timeout:g}")
-    config, store = _setup(ctx, writable=True)
-    drained = ops.drain(config)
-    click.echo(f"draining {config.hostname}: " + (", ".join(drained.written) + " written" if drained.written
-                                                    else "sentinel files were already present"))
+    config, store = _setup(ctx, writes_sentinels=True)
+    drained = ops.drain(config, hold_only)
+    doing = "holding submissions on" if hold_only else "draining"
+    click.echo(f"{doing} {config.hostname}: " + (", ".join(drained.written) + " written" if drained.written
+                                                  else "sentinel files were already present"))
+    gates = (Gate.HOLD,) if hold_only else None
     if wait and not ops.wait_drained(store, config, timeout,
-                                     lambda running: click.echo(report.drain_progress(running, utcnow()))):
+                                     lambda running: click.echo(report.drain_progress(running, utcnow())),
+                                     gates=gates):
         raise click.ClickException(f"still running after {timeout:g}s; the sentinel files stay in place")
 
 
@@ -71,7 +82,7 @@ def drain(ctx: click.Context, wait: bool, timeout: float | None) -> None:
 @click.pass_context
 def restart(ctx: click.Context, hosts: tuple[str, ...]) -> None:
     """Re-enqueue every deferred and rejected job at its place, and remove the sentinel files."""
-    config, store = _setup(ctx, writable=True)
+    config, store = _setup(ctx, writes_sentinels=True)
     result = ops.restart(store, config, hosts)
     click.echo(f"removed: {', '.join(result.removed) or 'no sentinel file was present'}")
     for row in result.reenqueued:
@@ -83,26 +94,51 @@ def restart(ctx: click.Context, hosts: tuple[str, ...]) -> None:
 
 
 @cli.command("list")
-@click.option("--identifier")
 @click.option("--state", type=click.Choice(report.STATE_ORDER))
-@click.option("--limit", type=int, default=500, show_default=True)
+@click.option("--identifier")
+@click.option("--class", "job_class", help="The job's class, as listed (module:name).")
+@click.option("--host", help="The host that last moved it.")
+@click.option("--before", type=click.IntRange(min=1), help="Only ids below this: the next page.")
+@click.option("--limit", type=click.IntRange(1, ops.MAX_PAGE), default=ops.PAGE, show_default=True)
 @click.pass_context
-def list_jobs(ctx: click.Context, identifier: str | None, state: str | None, limit: int) -> None:
-    """Tracked jobs, oldest first."""
-    _, store = _setup(ctx)
-    click.echo(report.JOB_HEADER)
-    for row in store.tracked(identifier=identifier, state=state, limit=limit):
-        click.echo(report.job_line(row))
+def list_jobs(ctx: click.Context, state: str | None, identifier: str | None, job_class: str | None,
+              host: str | None, before: int | None, limit: int) -> None:
+    """Tracked jobs, newest first, a page at a time, with attempts and last error."""
+    config, store = _setup(ctx)
+    page = ops.list_tracked(store, config, state=state, identifier=identifier, job_class=job_class, host=host,
+                            before=before, limit=limit)
+    flags = [("--state", state), ("--identifier", identifier), ("--class", job_class), ("--host", host),
+             ("--limit", None if limit == ops.PAGE else str(limit))]
+    again = " ".join([PROG, "list"] + [f"{flag} {shlex.quote(value)}" for flag, value in flags if value])
+    click.echo(report.page_text(page, again))
+
+
+@cli.command()
+@click.argument("state_id", type=int)
+@click.pass_context
+def show(ctx: click.Context, state_id: int) -> None:
+    """One tracked job: its row, its work-queue row, its payload and its history of states."""
+    config, store = _setup(ctx)
+    click.echo(report.detail_text(ops.show(store, config, state_id)))
 
 
 @cli.command()
 @click.argument("state_id", type=int)
 @click.pass_context
 def resend(ctx: click.Context, state_id: int) -> None:
-    """Re-enqueue a tracked job that ended in error."""
+    """Send a tracked job again: one in error is re-enqueued, one waiting (retrying) runs now."""
     config, store = _setup(ctx)
     resent = ops.resend(store, config, state_id)
     click.echo(f"tracked job {state_id} {resent.action} as job {resent.job_id}")
+
+
+@cli.command("retry-now")
+@click.argument("state_id", type=int)
+@click.pass_context
+def retry_now(ctx: click.Context, state_id: int) -> None:
+    """Run a waiting tracked job (a retrying one, say) now, its attempts kept."""
+    config, store = _setup(ctx)
+    click.echo(f"tracked job {state_id} due now as job {ops.retry_now(store, config, state_id)}")
 
 
 @cli.command("reset-stalled")

@@ -27,8 +27,8 @@ from dj_daemon.tracking import PARKED, Gate, State
 from .tracked import HistoryEntry, TrackedDetail, TrackedJob, TrackedPage, history_of
 
 EXIT_NORMAL, EXIT_DRAINING, EXIT_TROUBLE = 0, 3, 4
-#: The most rows one page may ask for.
-MAX_PAGE = 1000
+#: Rows on a page unless asked otherwise, and the most one page may ask for.
+PAGE, MAX_PAGE = 50, 1000
 
 
 @dataclass(frozen=True)
@@ -48,17 +48,20 @@ def drain(config: Config, hold_only: bool = False) -> Drained:
     return Drained(config.hostname, written, [name for name in names if name not in written])
 
 
-def running_here(store: Store, config: Config) -> list[dict[str, Any]]:
-    """Tracked jobs running on this host now."""
-    return store.tracked(state=State.RUNNING.value, host=config.hostname)
+def running_here(store: Store, config: Config, gates: tuple[Gate, ...] | None = None) -> list[dict[str, Any]]:
+    """Tracked jobs running on this host now (of those ``gates`` only, when given)."""
+    running = store.tracked(state=State.RUNNING.value, host=config.hostname, limit=None)
+    return running if gates is None else [row for row in running if row["gate"] in {g.value for g in gates}]
 
 
 def wait_drained(store: Store, config: Config, timeout: float | None,
-                 progress: Callable[[list[dict[str, Any]]], None], poll: float = 1.0) -> bool:
-    """Wait until no tracked job runs on this host; False when ``timeout`` passes first."""
+                 progress: Callable[[list[dict[str, Any]]], None], poll: float = 1.0,
+                 gates: tuple[Gate, ...] | None = None) -> bool:
+    """Wait until no tracked job (of ``gates``, when given) runs on this host; False when
+    ``timeout`` passes first."""
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
-        running = running_here(store, config)
+        running = running_here(store, config, gates)
         progress(running)
         if not running:
             return True
@@ -198,7 +201,7 @@ def retry_now(store: Store, config: Config, state_id: int) -> int:
 
 def list_tracked(store: Store, config: Config, *, state: str | None = None, identifier: str | None = None,
                  job_class: str | None = None, host: str | None = None, before: int | None = None,
-                 limit: int = 50) -> TrackedPage:
+                 limit: int = PAGE) -> TrackedPage:
     """A page of tracked jobs, newest first, below id ``before``; each with its queue row's attempts
     and last error. ``next_before`` of the page asks for the next one."""
     if not 1 <= limit <= MAX_PAGE:
@@ -266,6 +269,8 @@ def status(store: Store, config: Config) -> dict[str, Any]:
         "host": config.hostname,
         "database": config.safe_url,
         "draining": {name: s.since and s.since.isoformat(timespec="seconds") for name, s in found.items()},
+        "sentinel_dir": config.sentinel_dir,
+        "sentinel_dir_exists": os.path.isdir(config.sentinel_dir),  # not before the daemon's first start
         "odd_sentinels": {name: s.kind for name, s in found.items() if not s.regular},
         "daemon": daemon_state(config, [w for w in workers if w["hostname"] == config.hostname]),
         "workers": workers,

@@ -129,7 +129,7 @@ def test_status_table_json_and_one_line_errors(config, store, sentinel_dir, subp
     listing = long_jobs(subprocess_env, "list", "--state", "enqueued")
     assert "tests.jobs:replicate" in listing.stdout
     cases = [
-        ({"DJ_SENTINEL_DIR": str(tmp_path / "absent")}, ["status"], "does not exist"),
+        ({"DJ_SENTINEL_DIR": str(tmp_path / "absent")}, ["drain"], "does not exist"),  # status: not draining
         ({"DJ_SENTINEL_DIR": "/proc/self"}, ["drain"], "is not writable"),
         ({}, ["resend", "424242"], "no tracked job with id 424242"),
         ({}, ["delete", "424242"], "no tracked job with id 424242"),
