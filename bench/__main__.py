@@ -13,11 +13,11 @@ from typing import Any, Callable
 
 from sqlalchemy import create_engine, text
 
-from . import report, sections
+from . import report, sections, web
 from .backends import MYSQL_SERVER, Backend, MariaDB, SQLite
 from .daemon import ROOT
 
-SECTIONS = ("enqueue", "drain", "ceiling", "pickup", "backlog", "rss")
+SECTIONS = ("enqueue", "drain", "ceiling", "pickup", "backlog", "rss", "web")
 RESULTS = ROOT / "bench" / "results"
 
 
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
                         continue
                     if section == "rss" and not plan.rss_jobs:
                         continue
-                    measure: Callable = getattr(sections, f"section_{section}")
+                    measure: Callable = getattr(sections if section != "web" else web, f"section_{section}")
                     t0 = time.monotonic()
                     print(f"  {name:8} {section:8} ...", end="", flush=True)
                     try:

@@ -45,8 +45,8 @@ class Backend:
         cur.close()
         return int(n)
 
-    def load(self, rows: list[dict[str, Any]], chunk: int = 1000) -> None:
-        """Insert rows (dicts of one shape) with multi-row INSERTs of ``chunk`` rows, one commit each."""
+    def load(self, rows: list[dict[str, Any]], chunk: int = 1000, table: str = "delayed_jobs") -> None:
+        """Insert rows (dicts of one shape) into ``table`` with multi-row INSERTs of ``chunk`` rows, one commit each."""
         if not rows:
             return
         columns = list(rows[0])
@@ -58,7 +58,7 @@ class Backend:
             for start in range(0, len(rows), chunk):
                 part = rows[start:start + chunk]
                 one = "(" + ", ".join([self.paramstyle] * len(columns)) + ")"
-                sql = f"INSERT INTO delayed_jobs ({', '.join(columns)}) VALUES " + ", ".join([one] * len(part))
+                sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES " + ", ".join([one] * len(part))
                 cur.execute(sql, [self.value(row[c]) for row in part for c in columns])
             if self.name == "sqlite":
                 cur.execute("COMMIT")
@@ -68,7 +68,7 @@ class Backend:
                 # stale (0 rows) for about a second, and the ceiling's SELECT sorted the whole
                 # table for each batch meanwhile (9 ms at 20,000 rows), so that its runs differed
                 # by a third depending on when the statistics caught up.
-                cur.execute("ANALYZE TABLE delayed_jobs")
+                cur.execute(f"ANALYZE TABLE {table}")
                 cur.fetchall()
         finally:
             conn.close()

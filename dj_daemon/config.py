@@ -152,6 +152,11 @@ SETTINGS: dict[str, Setting] = {
     "metrics_dir": Setting("metrics", str, "DJ_METRICS_DIR"),
     "sentinel_dir": Setting("long_jobs", str, "DJ_SENTINEL_DIR"),
     "tracked_retention": Setting("long_jobs", float, "DJ_TRACKED_RETENTION", Bounds(0.0, DECADE / DAY)),
+    "web_bind": Setting("web", str, "DJ_WEB_BIND"),
+    "web_user": Setting("web", str, "DJ_WEB_USER"),
+    "web_password": Setting("web", str, "DJ_WEB_PASSWORD"),
+    "web_password_file": Setting("web", str, "DJ_WEB_PASSWORD_FILE"),
+    "web_read_only": Setting("web", _bool, "DJ_WEB_READ_ONLY"),
 }
 SECTIONS = sorted({s.section for s in SETTINGS.values()})
 
@@ -199,6 +204,11 @@ class Config:
     metrics_dir: str = ""
     sentinel_dir: str = "/var/lib/delayed_job"
     tracked_retention: float = 30.0  # days; 0 keeps completed tracked jobs for ever
+    web_bind: str = "127.0.0.1:8080"
+    web_user: str = ""
+    web_password: str = field(default="", repr=False)  # never shown: see ``long_jobs.web.access``
+    web_password_file: str = ""
+    web_read_only: bool = False
 
     def replace(self, **changes: Any) -> "Config":
         """A copy with ``changes`` applied and validated."""

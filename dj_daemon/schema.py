@@ -1,4 +1,5 @@
-"""The tables, in SQLAlchemy Core: the work queue, tracked states, worker heartbeats, kept results.
+"""The tables, in SQLAlchemy Core: the work queue, tracked states, worker heartbeats, kept results,
+per-minute counts.
 
 Times are naive UTC with microseconds (``DATETIME(6)`` on MySQL), so that
 ordering by ``run_at`` and comparing lock ages agree on every dialect.
@@ -115,6 +116,20 @@ results = Table(
     Column("finished_at", Time),
     Column("expires_at", Time),
     Index("ix_delayed_job_results_expires", "expires_at"),
+)
+
+#: Jobs done and failed, and the queue's depth, per host per minute: what the web page's charts draw.
+#: The supervisor writes one row a minute from what its workers report (see ``minutes``) and
+#: prunes rows older than ``minutes.KEEP``; the key is also the index the charts read by.
+minutes = Table(
+    "delayed_job_minutes",
+    metadata,
+    Column("hostname", String(255), primary_key=True),
+    Column("minute", Integer, primary_key=True, autoincrement=False),  # minutes since 1970-01-01 00:00 UTC
+    Column("done", Integer, nullable=False, default=0),
+    Column("failed", Integer, nullable=False, default=0),
+    Column("depth", Integer),  # jobs due and waiting at the last reading; None: not measured
+    Index("ix_delayed_job_minutes_minute", "minute"),
 )
 
 

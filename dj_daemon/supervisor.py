@@ -359,6 +359,7 @@ class Supervisor:
             slot = self.slots.get(pid)
             if slot is not None and slot.apply(*event):
                 self.jobs_done += 1
+                self.upkeep.tally.count(event[0])
                 if slot.pool < len(self.failures):
                     self.failures[slot.pool] = 0  # the pool works: whatever killed workers before is over
 

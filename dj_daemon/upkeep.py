@@ -29,6 +29,7 @@ from . import journal
 from .config import Config
 from .errors import DatabaseError
 from .metrics import Metrics
+from .minutes import Tally
 from .processes import alive
 from .sentinels import present
 from .store import Store, open_store
@@ -82,6 +83,7 @@ class Upkeep:
         self.queued: int | None = None
         self.pending: list[Release] = []  # ended workers whose rows are not settled yet, in order
         self.orphans_checked = False
+        self.tally = Tally(config.hostname)  # jobs done and failed this minute, for the web page's charts
         self._spent = 0.0       # on the database, this turn of the loop
         self._resume_at = 0.0   # no duty before this (monotonic), after a failure
         self._prune_at = 0.0    # the next pruning round starts then (monotonic)
@@ -164,6 +166,7 @@ class Upkeep:
             if name not in current_jobs and not self._settling(name):
                 self.pending.append(Release(name, f"worker {name} lost: no heartbeat for {timeout:g}s", None))
         self.retry_pending()
+        self.guarded(lambda store: self.tally.flush(store, self.queued))
         self.prune_tracked()
 
     def prune_tracked(self) -> None:

@@ -162,5 +162,21 @@ def delete(ctx: click.Context, state_id: int) -> None:
     click.echo(f"deleted tracked job {state_id}")
 
 
+@cli.command()
+@click.option("--bind", help="HOST:PORT to listen on (default: [web] web_bind, 127.0.0.1:8080).")
+@click.pass_context
+def web(ctx: click.Context, bind: str | None) -> None:
+    """Serve the operators' web page (waitress) until interrupted; needs dj-daemon[web]."""
+    try:
+        from . import web as page
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("flask", "waitress", "jinja2", "werkzeug"):
+            raise
+        raise click.ClickException(f"the web page needs {exc.name}: pip install 'dj-daemon[web]'") from None
+    config = console.config_from(ctx)
+    sentinels.check_folder(config.sentinel_dir, False)
+    page.serve(config, bind)
+
+
 def main(args: list[str] | None = None) -> None:
     console.run(cli, PROG, args)
