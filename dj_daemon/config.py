@@ -106,6 +106,9 @@ SETTINGS: dict[str, Setting] = {
     "backoff_scale": Setting("jobs", float, "DJ_BACKOFF_SCALE", Bounds(0.0)),
     "max_payload_bytes": Setting("jobs", int, "DJ_MAX_PAYLOAD_BYTES", Bounds(1, LONGTEXT)),
     "session_factory": Setting("jobs", str, "DJ_SESSION_FACTORY"),
+    "delay_jobs": Setting("jobs", _bool, "DJ_DELAY_JOBS"),
+    "destroy_failed_jobs": Setting("jobs", _bool, "DJ_DESTROY_FAILED_JOBS"),
+    "plugins": Setting("jobs", _list, "DJ_PLUGINS"),
     "queues": Setting("worker", _list, "DJ_QUEUES"),
     "min_priority": Setting("worker", _optional_int, "DJ_MIN_PRIORITY", Bounds(-INT32 - 1, INT32)),
     "max_priority": Setting("worker", _optional_int, "DJ_MAX_PRIORITY", Bounds(-INT32 - 1, INT32)),
@@ -147,6 +150,11 @@ class Config:
     backoff_scale: float = 1.0
     max_payload_bytes: int = 1024 * 1024
     session_factory: str = ""
+    #: False runs each job inline at enqueue, storing no row (for tests); in code, also a callable
+    #: of the job being enqueued deciding for each (delayed_job's ``Delayed::Worker.delay_jobs``)
+    delay_jobs: bool | Callable[[Any], bool] = True
+    destroy_failed_jobs: bool = False
+    plugins: tuple[str, ...] = ()
     queues: tuple[str, ...] = ()
     min_priority: int | None = None
     max_priority: int | None = None
@@ -287,6 +295,8 @@ def _relations(config: Config) -> list[tuple[bool, str]]:
                             f"{DECADE / ((config.max_attempts - 1) ** 4 + 5):.4g}"),
         (config.heartbeat_timeout > config.heartbeat_interval,
          "heartbeat_timeout must exceed heartbeat_interval"),
+        (isinstance(config.delay_jobs, bool) or callable(config.delay_jobs),
+         f"delay_jobs must be true, false or a callable of the job, not {config.delay_jobs!r}"),
         (config.log_format in ("text", "json"), f"log_format must be text or json, not {config.log_format!r}"),
         (config.log_level.upper() in LOG_LEVELS,
          f"log_level must be one of {', '.join(LOG_LEVELS)}, not {config.log_level!r}"),
