@@ -420,7 +420,7 @@ class Worker:
         ``failure`` hook runs once it is failed for good.
         """
         if policy is None:
-            self._give_up(job, owner, name, started, format_error(exc))
+            self._fail_for_good(job, owner, name, started, format_error(exc))
         elif "error" in LIFECYCLE.hooked:
             LIFECYCLE.run_guarded("error", lambda: self._retry(job, owner, name, started, exc, policy), self, job)
         else:
@@ -431,11 +431,11 @@ class Worker:
         """Reschedule a failed attempt with backoff (or the job's ``reschedule_at``), or give up."""
         attempts, error = job.attempts + 1, format_error(exc)
         if policy.gives_up(attempts):
-            return self._give_up(job, owner, name, started, error)
+            return self._fail_for_good(job, owner, name, started, error)
         try:
             run_at = policy.next_run_at(attempts, self.store.clock())
         except ScheduleError as bad:  # the job's own schedule is broken: fail it, saying why first
-            return self._give_up(job, owner, name, started, f"{bad}\n{error}")
+            return self._fail_for_good(job, owner, name, started, f"{bad}\n{error}")
         self._record(lambda: self.store.reschedule(job, attempts, error, run_at))
         self.stats.failed += 1
         seconds = time.monotonic() - started
@@ -443,7 +443,7 @@ class Worker:
         log.warning("job failed, retry at %s %s in %.3fs: %s: %s", f"{run_at:%Y-%m-%d %H:%M:%S}", job.log_context(),
                     seconds, type(exc).__name__, exc, extra={"job": job, "duration": seconds})
 
-    def _give_up(self, job: Job, owner: Any, name: str, started: float, error: str) -> None:
+    def _fail_for_good(self, job: Job, owner: Any, name: str, started: float, error: str) -> None:
         """Fail for good after this attempt failed with ``error``."""
         seconds = time.monotonic() - started
         log.warning("job failed for good %s in %.3fs: %s", job.log_context(), seconds, error.splitlines()[0],
