@@ -286,3 +286,21 @@ def test_destroyed_tracked_job_ends_in_error(config, store) -> None:
     row, = store.tracked()
     assert store.jobs() == [] and row["state"] == "error" and row["delayed_job_id"] is None
     assert row["last_error"].startswith("ValueError: dataset 9 failed")
+
+
+def test_destroyed_after_its_workers_died_logs_the_recorded_error(config, store, caplog) -> None:
+    """A job whose attempts ran out in workers that died (no delayed_job equivalent: it has no
+    supervisor) is destroyed too when the setting says so, its recorded error logged after a note."""
+    now = utcnow()
+    with store.engine.begin() as conn:
+        conn.execute(dj.insert().values(handler='{"target": "tests.compat.lifecycle_jobs:noted", "args": ["x"]}',
+                                        priority=0, attempts=1, last_error="worker killed by SIGKILL (attempt 1)",
+                                        run_at=now, created_at=now, updated_at=now))
+    config = config.replace(max_attempts=1, destroy_failed_jobs=True)
+    with caplog.at_level(logging.WARNING, logger="dj_daemon.worker"):
+        assert work_off(config, store) == (0, 1)
+    assert store.jobs() == [] and lj.EVENTS == []
+    destroyed = [r.getMessage() for r in caplog.records if "destroyed" in r.getMessage()]
+    assert len(destroyed) == 1
+    assert destroyed[0].endswith("gave up after 1 attempts (max_attempts 1); the last one: "
+                                 "worker killed by SIGKILL (attempt 1)")
