@@ -1,4 +1,5 @@
 """dj-daemon: database-backed background jobs, in the spirit of Ruby's delayed_job."""
+from . import lifecycle
 from .api import (
     Queue, configure, default_queue, delay, enqueue, enqueue_many, job, prepare,
 )
@@ -6,6 +7,6 @@ from .config import Config, load_config
 from .errors import DJError, DeserializationError, EnqueueError
 
 __all__ = [
-    "Queue", "configure", "default_queue", "delay", "enqueue", "enqueue_many", "job", "prepare",
+    "lifecycle", "Queue", "configure", "default_queue", "delay", "enqueue", "enqueue_many", "job", "prepare",
     "Config", "load_config", "DJError", "DeserializationError", "EnqueueError",
 ]

@@ -16,10 +16,11 @@ import logging
 import os
 from typing import Any, Callable, Iterable
 
-from . import options as enqueue_options, payload
+from . import enqueuing, options as enqueue_options, payload
 from .config import Config, config_file, load_config
 from .errors import EnqueueError
 from .job import NewJob
+from .lifecycle import install_plugins
 from .nudge import Nudger
 from .store import Store, open_store
 from .tracking import Tracking, tracking_of
@@ -43,6 +44,7 @@ class Queue:
         self.config = config or load_config(read_default=False)
         self._store = store
         self._nudge = Nudger(self.config)
+        install_plugins(self.config.plugins)
 
     @property
     def store(self) -> Store:
@@ -98,11 +100,20 @@ class Queue:
             priority=priority,
             run_at=enqueue_options.when(run_at if run_at is not None else enqueue_options.own(owner, "run_at")),
             tracking=tracking,
+            owner=owner,
         )
 
-    def insert(self, jobs: list[NewJob], connection: Any = None) -> list[int]:
+    def insert(self, jobs: list[NewJob], connection: Any = None) -> list[int | None]:
         """Insert, then nudge a daemon on this host; inside the caller's transaction the nudge would
-        come before the commit, so the daemon's poll finds those jobs instead."""
+        come before the commit, so the daemon's poll finds those jobs instead. A job with an
+        ``enqueue`` hook, under ``enqueue`` plugin callbacks or in inline mode (``delay_jobs``)
+        goes through ``enqueuing`` first, inside that transaction; one run inline has no id."""
+        if not enqueuing.plain(jobs, self.config):
+            return enqueuing.enqueue_each(jobs, self.config, lambda rows: self._insert(rows, connection),
+                                          enqueue_options.when)
+        return self._insert(jobs, connection)  # type: ignore[return-value]
+
+    def _insert(self, jobs: list[NewJob], connection: Any) -> list[int]:
         ids = self.store.insert(jobs, _connection(connection))
         if connection is None:
             self._nudge()
@@ -172,7 +183,8 @@ class JobFunction:
     """
 
     OPTIONS = ("queue", "priority", "run_at", "max_attempts", "max_run_time", "backoff", "commit_each",
-               "before", "after", "success", "error", "failure", "track", "gate")
+               "before", "after", "success", "error", "failure", "track", "gate",
+               "enqueue", "reschedule_at", "destroy_failed_jobs")
 
     def __init__(self, func: Callable, bound: "Queue | None" = None, **options: Any) -> None:
         enqueue_options.refuse_unknown(options, self.OPTIONS, "job")

@@ -127,6 +127,9 @@ SETTINGS: dict[str, Setting] = {
     "default_queue_name": Setting("jobs", str, "DJ_DEFAULT_QUEUE_NAME"),
     "queue_attributes": Setting("jobs", _queue_attributes, "DJ_QUEUE_ATTRIBUTES",
                                 form="QUEUE.priority = N, comma-separated: mail.priority = -5, reports.priority = 10"),
+    "delay_jobs": Setting("jobs", _bool, "DJ_DELAY_JOBS"),
+    "destroy_failed_jobs": Setting("jobs", _bool, "DJ_DESTROY_FAILED_JOBS"),
+    "plugins": Setting("jobs", _list, "DJ_PLUGINS"),
     "queues": Setting("worker", _list, "DJ_QUEUES"),
     "min_priority": Setting("worker", _optional_int, "DJ_MIN_PRIORITY", Bounds(-INT32 - 1, INT32)),
     "max_priority": Setting("worker", _optional_int, "DJ_MAX_PRIORITY", Bounds(-INT32 - 1, INT32)),
@@ -179,6 +182,11 @@ class Config:
     #: Per-queue attributes applied at enqueue, delayed_job's ``queue_attributes``:
     #: ``{"mail": {"priority": -5}}``; read-only once validated, and left out of the hash.
     queue_attributes: Mapping[str, Mapping[str, int]] = field(default_factory=dict, hash=False)
+    #: False runs each job inline at enqueue, storing no row (for tests); in code, also a callable
+    #: of the job being enqueued deciding for each (delayed_job's ``Delayed::Worker.delay_jobs``)
+    delay_jobs: bool | Callable[[Any], bool] = True
+    destroy_failed_jobs: bool = False
+    plugins: tuple[str, ...] = ()
     queues: tuple[str, ...] = ()
     min_priority: int | None = None
     max_priority: int | None = None
@@ -337,6 +345,8 @@ def _relations(config: Config) -> list[tuple[bool, str]]:
          f"default_queue_name is {len(config.default_queue_name)} characters; the queue column holds {NAME_LENGTH}"),
         (config.heartbeat_timeout > config.heartbeat_interval,
          "heartbeat_timeout must exceed heartbeat_interval"),
+        (isinstance(config.delay_jobs, bool) or callable(config.delay_jobs),
+         f"delay_jobs must be true, false or a callable of the job, not {config.delay_jobs!r}"),
         (config.log_format in ("text", "json"), f"log_format must be text or json, not {config.log_format!r}"),
         (config.log_level.upper() in LOG_LEVELS,
          f"log_level must be one of {', '.join(LOG_LEVELS)}, not {config.log_level!r}"),

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from contextvars import ContextVar
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from types import NoneType
 from typing import Any, Mapping, NamedTuple
@@ -31,6 +31,9 @@ class NewJob:
     priority: int = 0
     run_at: datetime | None = None
     tracking: Tracking | None = None
+    #: what carries the job's hooks (a decorated function, a perform-object), for its ``enqueue``
+    #: hook and inline mode; never stored
+    owner: Any = field(default=None, compare=False, repr=False)
 
     def params(self, now: datetime) -> dict[str, Any]:
         """The values the store's INSERT binds: ``now`` fills both timestamps (see

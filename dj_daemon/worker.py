@@ -34,10 +34,11 @@ from .config import Config
 from .errors import DatabaseError, DefectiveJob, DeserializationError, JobTimeout, WorkerError, WorkerInterrupted
 from .job import Job, performing
 from .journal import Journal
+from .lifecycle import LIFECYCLE, hook, install_plugins, invoke_job
 from .metrics import Metrics
 from .records import RecordLoader
 from .batch import BatchSize, ReleaseIfLong
-from .retry import Policy, policy_for
+from .retry import Policy, ScheduleError, destroys_failed, policy_for
 from .sentinels import closed_gates
 from .store import Filters, Store
 from .timeouts import deadline
@@ -115,6 +116,7 @@ class Worker:
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
         self._session_factory = self._load_session_factory()
+        install_plugins(config.plugins)
 
     def _load_session_factory(self) -> Callable[[], Any] | None:
         if not self.config.session_factory:
@@ -173,6 +175,20 @@ class Worker:
 
     # -- the loop ---------------------------------------------------------------
     def run(self, exit_when_empty: bool = False) -> Stats:
+        """``_work`` under the ``execute`` plugin callbacks, if any (see ``lifecycle``)."""
+        if "execute" in LIFECYCLE.hooked:
+            return LIFECYCLE.run_guarded("execute", lambda: self._work(exit_when_empty), self)
+        return self._work(exit_when_empty)
+
+    def _each_batch(self, jobs: list[Job]) -> None:
+        """``_run_batch`` under the ``loop`` plugin callbacks, if any: delayed_job's ``loop`` wraps
+        each ``work_off``, its reserved jobs' run."""
+        if "loop" in LIFECYCLE.hooked:
+            LIFECYCLE.run_guarded("loop", lambda: self._run_batch(jobs), self)
+        else:
+            self._run_batch(jobs)
+
+    def _work(self, exit_when_empty: bool = False) -> Stats:
         """Reserve and run jobs until stopped, or until the queue is empty if asked.
 
         Idle, a worker under the supervisor waits to be woken (the supervisor
@@ -192,7 +208,7 @@ class Worker:
                 # the pipe, which wakes us too; alone, look again every sleep_delay
                 self._sleep(None if self.wake_fd is not None else self.config.sleep_delay)
                 continue
-            self._run_batch(jobs)
+            self._each_batch(jobs)
         self._flush()
         return self.stats
 
@@ -353,12 +369,11 @@ class Worker:
                      "max_run_time passes, then run again")
         return DatabaseError(line, permanent=exc.permanent)
 
-    def _record(self, operation: Callable[[], None]) -> None:
+    def _record(self, operation: Callable[[], T]) -> T:
         """Write a job's outcome, waiting out a database outage: the outcome must not be lost."""
         while True:
             try:
-                operation()
-                return
+                return operation()
             except DatabaseError as exc:
                 self._database_down(exc, unwritten=True)
 
@@ -373,8 +388,11 @@ class Worker:
         if self.journal is not None and not self.journal.note(job.id):
             self._flush()
 
-    def run_job(self, job: Job) -> bool:
-        """Run one reserved job and record the outcome; True when it succeeded."""
+    def run_job(self, job: Job, callbacks: bool = True) -> bool:
+        """Run one reserved job and record the outcome; True when it succeeded. The ``perform``
+        plugin callbacks, if any, wrap it all (see ``lifecycle``; they call it with ``callbacks`` False)."""
+        if callbacks and "perform" in LIFECYCLE.hooked:
+            return LIFECYCLE.run_guarded("perform", lambda: self.run_job(job, False), self, job)
         started = time.monotonic()
         if job.defect is not None:  # an unreadable row: nothing to run, nothing to retry
             return self._failed(job, None, job.name, DefectiveJob(job.defect), started)
@@ -390,19 +408,17 @@ class Worker:
         if job.attempts and policy.gives_up(job.attempts):
             loader.finish(False)
             return self._out_of_attempts(job, call, policy, started)
+        running = Running(self, job, policy.max_run_time)
         try:
-            self._perform(call, job, policy, loader)
+            invoke_job(call, job, loader, running)
         except WorkerInterrupted as exc:
             self._record(lambda: self.store.reschedule(job, job.attempts + 1, format_error(exc), job.run_at))
             raise
         except (Exception, JobTimeout) as exc:  # a DeserializationError (a task refused) cannot be retried away
-            return self._failed(job, call.owner, call.name, exc, started,
-                                None if isinstance(exc, DeserializationError) else policy)
-        else:
-            self._finished.append(job)  # deleted with the next reservation, or when idle
-            self._journal_done(job)
-        _hook(call.owner, "success", job)
-        _hook(call.owner, "after", job)
+            if not running.succeeded:
+                return self._failed(job, call.owner, call.name, exc, started,
+                                    None if isinstance(exc, DeserializationError) else policy)
+            log.exception("an invoke_job callback raised after job %s succeeded; it stays done", job.id)
         if job.strand is not None or policy.commit_each or self._commit_each:
             # a tracked job's state is read by people: "completed" now, not with the next job; and
             # a job whose class asks it is never run again after its host is lost (see ``journal``)
@@ -425,65 +441,103 @@ class Worker:
             cached = self._policies[call.name] = (call.owner, policy_for(call.owner, self.config))
         return cached[1]
 
-    def _perform(self, call: payload.Call, job: Job, policy: Policy, loader: RecordLoader) -> None:
-        """``before`` hook, the call itself and the record session's commit, all under the deadline."""
-        ok = False
-        self._in_job = True
-        try:
-            with deadline(policy.max_run_time), performing(job, self.config.allowed_modules):
-                hook = getattr(call.owner, "before", None)
-                if callable(hook):
-                    hook(job)
-                call.run()
-                ok = True
-                loader.finish(True)
-        finally:
-            self._in_job = False
-            if not ok:
-                loader.finish(False)
-
     def _out_of_attempts(self, job: Job, call: payload.Call, policy: Policy, started: float) -> bool:
         """Fail for good, unrun, a job whose attempts ran out without failing here: each of its last
         runs ended its worker (os._exit, a signal, a segfault, the OOM killer), which the supervisor
         counted as an attempt. Its last error, naming the signal, is kept after a note."""
         note = f"gave up after {job.attempts} attempts (max_attempts {policy.max_attempts}); the last one: "
-        self._record(lambda: self.store.give_up(job, note))
-        self.stats.failed += 1
-        self.metrics.failed(job.queue, call.name, time.monotonic() - started, retrying=False)
         log.warning("job failed for good %s: %s", job.log_context(), note.rstrip(": "), extra={"job": job})
-        _hook(call.owner, "failure", job)
+        self._fail(job, call.owner, call.name, started, note)
         return False
 
     def _failed(self, job: Job, owner: Any, name: str, exc: BaseException, started: float,
                 policy: Policy | None = None) -> bool:
-        """Count the attempt; reschedule with backoff, or fail for good (no policy: cannot retry).
+        """Count the attempt; reschedule, or fail for good (no policy: cannot retry, as a handler
+        that cannot load, which delayed_job too fails without its ``error`` event).
 
-        Hooks run in delayed_job's order: ``error``, ``after``, then ``failure``
-        once the job is marked failed for good.
+        The job's ``error`` and ``after`` hooks have run (``invoke_job``); its
+        ``failure`` hook runs once it is failed for good.
         """
-        _hook(owner, "error", job, exc)
-        _hook(owner, "after", job)
-        attempts = job.attempts + 1
-        give_up = policy is None or policy.gives_up(attempts)
-        run_at = None if give_up else policy.next_run_at(attempts, self.store.clock())
-        self._record(lambda: self.store.reschedule(job, attempts, format_error(exc), run_at))
-        self.stats.failed += 1
-        seconds = time.monotonic() - started
-        self.metrics.failed(job.queue, name, seconds, retrying=not give_up)
-        verdict = "failed for good" if give_up else f"failed, retry at {run_at:%Y-%m-%d %H:%M:%S}"
-        log.warning("job %s %s in %.3fs: %s: %s", verdict, job.log_context(), seconds, type(exc).__name__, exc,
-                    extra={"job": job, "duration": seconds})
-        if give_up:
-            _hook(owner, "failure", job)
+        if policy is None:
+            self._fail_for_good(job, owner, name, started, format_error(exc))
+        elif "error" in LIFECYCLE.hooked:
+            LIFECYCLE.run_guarded("error", lambda: self._retry(job, owner, name, started, exc, policy), self, job)
+        else:
+            self._retry(job, owner, name, started, exc, policy)
         return False
 
+    def _retry(self, job: Job, owner: Any, name: str, started: float, exc: BaseException, policy: Policy) -> None:
+        """Reschedule a failed attempt with backoff (or the job's ``reschedule_at``), or give up."""
+        attempts, error = job.attempts + 1, format_error(exc)
+        if policy.gives_up(attempts):
+            return self._fail_for_good(job, owner, name, started, error)
+        try:
+            run_at = policy.next_run_at(attempts, self.store.clock())
+        except ScheduleError as bad:  # the job's own schedule is broken: fail it, saying why first
+            return self._fail_for_good(job, owner, name, started, f"{bad}\n{error}")
+        self._record(lambda: self.store.reschedule(job, attempts, error, run_at))
+        self.stats.failed += 1
+        seconds = time.monotonic() - started
+        self.metrics.failed(job.queue, name, seconds, retrying=True)
+        log.warning("job failed, retry at %s %s in %.3fs: %s: %s", f"{run_at:%Y-%m-%d %H:%M:%S}", job.log_context(),
+                    seconds, type(exc).__name__, exc, extra={"job": job, "duration": seconds})
 
-def _hook(owner: Any, name: str, *args: Any) -> None:
-    """Call a job's hook; its own failure is logged and does not change the job's outcome."""
-    hook = getattr(owner, name, None)
-    if not callable(hook):
-        return
-    try:
-        hook(*args)
-    except Exception:
-        log.exception("%s hook of job %s raised", name, args[0].id)
+    def _fail_for_good(self, job: Job, owner: Any, name: str, started: float, error: str) -> None:
+        """Fail for good after this attempt failed with ``error``."""
+        seconds = time.monotonic() - started
+        log.warning("job failed for good %s in %.3fs: %s", job.log_context(), seconds, error.splitlines()[0],
+                    extra={"job": job, "duration": seconds})
+        self._fail(job, owner, name, started, "", error)
+
+    def _fail(self, job: Job, owner: Any, name: str, started: float, note: str, error: str | None = None) -> None:
+        """Fail a job for good under the ``failure`` plugin event: keep its row (``failed_at``) or
+        delete it (``destroy_failed_jobs``), then call its ``failure`` hook. With ``error``, this
+        attempt failed and counts; without, its attempts ran out in workers that died, and ``note``
+        goes before the error recorded then."""
+        def fail() -> None:
+            if destroys_failed(owner, self.config):
+                last = self._record(lambda: self.store.destroy_failed(job, note, error))
+                log.warning("job failed for good %s, destroyed (destroy_failed_jobs); its last error: %s",
+                            job.log_context(), last, extra={"job": job})
+            elif error is None:
+                self._record(lambda: self.store.give_up(job, note))
+            else:
+                self._record(lambda: self.store.reschedule(job, job.attempts + 1, error, None))
+            self.stats.failed += 1
+            self.metrics.failed(job.queue, name, time.monotonic() - started, retrying=False)
+            hook(owner, "failure", job)
+        if "failure" in LIFECYCLE.hooked:
+            LIFECYCLE.run_guarded("failure", fail, self, job)
+        else:
+            fail()
+
+
+class Running:
+    """A worker's frame around a job's ``before`` hook and call (see ``lifecycle.invoke_job``): the
+    second stop signal may interrupt it, the ``max_run_time`` deadline bounds it, ``job.current()``
+    names the job. Leaving it cleanly is the job's success, noted at once, before any other hook:
+    a worker lost in a ``success`` hook does not have its job run again (see ``journal``)."""
+
+    __slots__ = ("_worker", "_job", "_deadline", "_performing", "succeeded")
+
+    def __init__(self, worker: Worker, job: Job, seconds: float) -> None:
+        self._worker, self._job, self.succeeded = worker, job, False
+        self._deadline = deadline(seconds)
+        self._performing = performing(job, worker.config.allowed_modules)
+
+    def __enter__(self) -> None:
+        self._worker._in_job = True
+        self._deadline.__enter__()
+        self._performing.__enter__()
+
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> bool:
+        try:
+            self._performing.__exit__()
+            self._deadline.__exit__()
+        finally:
+            self._worker._in_job = False
+        if kind is None:  # the job is finished: deleted with the next reservation or when idle
+            self.succeeded = True
+            self._worker._finished.append(self._job)
+            self._worker._journal_done(self._job)
+        return False

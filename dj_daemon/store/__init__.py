@@ -332,6 +332,23 @@ class Store(states.TrackedVerbs, tracked.TrackedPages):
                 states.set_state(conn, [job.id], State.ERROR, now, last_error=note.rstrip(": "), finished_at=now)
         self.transaction(work)
 
+    def destroy_failed(self, job: Job, note: str, error: str | None = None) -> str:
+        """Delete a job that failed for good (``destroy_failed_jobs``) while its worker holds it;
+        returns its last error, ``note`` then ``error`` (None: the one recorded, as ``give_up``).
+        A tracked job is left in ``error`` with it: its state row is all that remains."""
+        now = self.clock()
+
+        def work(conn: Connection) -> str:
+            recorded = error
+            if recorded is None:
+                recorded = conn.execute(select(dj.c.last_error).where(dj.c.id == job.id)).scalar() or ""
+            conn.execute(delete(dj).where(dj.c.id == job.id, dj.c.locked_by == job.locked_by))
+            if job.strand is not None:
+                states.set_state(conn, [job.id], State.ERROR, now, last_error=note + recorded, finished_at=now,
+                                 delayed_job_id=None)
+            return note + recorded
+        return self.transaction(work)
+
     # -- worker heartbeats (written by the supervisor for its workers) ------------
     def register_worker(self, name: str, hostname: str, pid: int) -> None:
         """A fresh heartbeat row for a new worker (a stale row of a reused pid is replaced)."""
