@@ -259,7 +259,7 @@ def load_config(
             values[key] = _parse(key, env[setting.env], setting.env)
     for key, value in (overrides or {}).items():
         if key not in SETTINGS:
-            raise ConfigError(f"unknown setting {key!r}")
+            raise ConfigError(f"unknown setting {key!r}{_unknown(key, list(SETTINGS))}")
         if value is not None:
             values[key] = _parse(key, value, f"--{key.replace('_', '-')}") if isinstance(value, str) else value
     return validate(Config(**values))
@@ -294,9 +294,25 @@ def _read_file(file: Path) -> dict[str, Any]:
             setting = SETTINGS.get(key)
             if setting is None or setting.section != section:
                 known = [k for k, s in SETTINGS.items() if s.section == section]
-                raise ConfigError(f"{file}: unknown key {key!r} in [{section}]{_suggest(key, known)}")
+                raise ConfigError(f"{file}: unknown key {key!r} in [{section}]{_unknown(key, known)}")
             values[key] = _parse(key, text, f"{file}: [{section}] {key}")
     return values
+
+
+#: delayed_job's names for settings named otherwise here, or not needed: refused, saying what to use
+DELAYED_JOB_NAMES = {
+    "read_ahead": "use batch_size ([worker]): how many jobs a worker reserves at once",
+    "raise_signal_exceptions": "not needed: a second TERM or Ctrl-C interrupts the job in hand, which is "
+                               "released with an attempt counted",
+    "logger": "use log_level and log_format ([daemon]), or Python's logging (logger dj_daemon)",
+}
+
+
+def _unknown(key: str, known: list[str]) -> str:
+    """The end of an unknown setting's one-line error: what to use for a delayed_job name, or the
+    closest known name."""
+    hint = DELAYED_JOB_NAMES.get(key)
+    return f" (delayed_job's {key}: {hint})" if hint else _suggest(key, known)
 
 
 def _parse(key: str, text: str, where: str) -> Any:
