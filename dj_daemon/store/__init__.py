@@ -467,10 +467,14 @@ class Store(states.TrackedVerbs):
     def queue_depths(self) -> dict[str, tuple[int, datetime | None]]:
         """Jobs due and waiting by queue (``""`` for none), with the oldest one's ``run_at``, None
         when that is no valid date (a defective row, failed at its turn): one grouped query, taken
-        by the supervisor at a bounded rate for STATUS= and metrics."""
-        due = (dj.c.failed_at.is_(None), dj.c.locked_at.is_(None), dj.c.run_at <= self.clock())
+        by the supervisor at a bounded rate for STATUS= and metrics. It reads the due rows only
+        (``common.Due``), not the jobs scheduled for later or failed for good."""
         oldest = type_coerce(func.min(dj.c.run_at), common.LenientTime)
-        query = select(dj.c.queue, func.count(), oldest).where(*due).group_by(dj.c.queue)
-        rows = self._read(lambda conn: conn.execute(query).all())
+
+        def read(conn: Connection) -> list[Any]:
+            due = (dj.c.failed_at.is_(None), dj.c.locked_at.is_(None), self._due.clause(conn).where)
+            query = select(dj.c.queue, func.count(), oldest).where(*due).group_by(dj.c.queue)
+            return list(conn.execute(query, {"now": self.clock()}).all())
+        rows = self._read(read)
         return {str(queue or ""): (count, first if isinstance(first, datetime) else None)
                 for queue, count, first in rows}
