@@ -13,11 +13,11 @@ from typing import Any, Callable
 
 from sqlalchemy import create_engine, text
 
-from . import report, sections, web
-from .backends import MYSQL_SERVER, Backend, MariaDB, SQLite
+from . import report, sections, stored_rows, web
+from .backends import MYSQL_SERVER, Backend, MariaDB, PostgreSQL, SQLite
 from .daemon import ROOT
 
-SECTIONS = ("enqueue", "drain", "ceiling", "pickup", "backlog", "rss", "web")
+SECTIONS = ("enqueue", "drain", "ceiling", "pickup", "backlog", "rss", "web", "stored_rows")
 RESULTS = ROOT / "bench" / "results"
 
 
@@ -32,6 +32,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--drain-cap", type=float, dest="drain_cap",
                         help="seconds after which a drain run stops and reports jobs done / time")
     parser.add_argument("--enqueue-jobs", type=int, dest="enqueue_jobs")
+    parser.add_argument("--stored-rows", dest="stored_rows", type=lambda text: tuple(int(n) for n in text.split(",")),
+                        help="stored_rows section: comma-separated counts of rows for tomorrow (default 0,100000,"
+                             "1000000); the largest is also run as rows failed for good")
     parser.add_argument("--output", default=str(RESULTS / "latest.json"))
     return parser.parse_args(argv)
 
@@ -54,7 +57,7 @@ def mariadb_version() -> str | None:
 def main(argv: list[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
     plan = sections.Plan.make(args.quick, runs=args.runs, drain_jobs=args.drain_jobs, drain_cap=args.drain_cap,
-                              enqueue_jobs=args.enqueue_jobs)
+                              enqueue_jobs=args.enqueue_jobs, stored_rows=args.stored_rows)
     only = [s for s in args.only.split(",") if s]
     version = mariadb_version()
     backends = [b for b in args.backends.split(",") if b and (b != "mariadb" or version)]
@@ -65,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     folder = Path(tempfile.mkdtemp(prefix="dj-bench-"))
     try:
         for name in backends:
-            backend: Backend = SQLite(folder) if name == "sqlite" else MariaDB()
+            backend: Backend = SQLite(folder) if name == "sqlite" else PostgreSQL() if name == "postgresql" \
+                else MariaDB()
             results: dict[str, Any] = out["results"].setdefault(name, {})
             try:
                 for section in only:
@@ -73,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
                         continue
                     if section == "rss" and not plan.rss_jobs:
                         continue
-                    measure: Callable = getattr(sections if section != "web" else web, f"section_{section}")
+                    measure: Callable = getattr({"web": web, "stored_rows": stored_rows}.get(section, sections),
+                                                f"section_{section}")
                     t0 = time.monotonic()
                     print(f"  {name:8} {section:8} ...", end="", flush=True)
                     try:

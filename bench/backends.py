@@ -19,12 +19,15 @@ from sqlalchemy.engine import make_url
 from dj_daemon.schema import metadata
 
 MYSQL_SERVER = os.environ.get("BENCH_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306")
+#: A database on the PostgreSQL server to connect to while creating the bench's own
+POSTGRESQL_SERVER = os.environ.get("BENCH_POSTGRESQL_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
 class Backend:
     name = ""
     url = ""
     paramstyle = "?"
+    analyze = "ANALYZE TABLE {table}"
 
     def reset(self) -> None:
         """An empty schema: the tables dropped and created again by dj_daemon's own ``create_all``."""
@@ -68,8 +71,10 @@ class Backend:
                 # stale (0 rows) for about a second, and the ceiling's SELECT sorted the whole
                 # table for each batch meanwhile (9 ms at 20,000 rows), so that its runs differed
                 # by a third depending on when the statistics caught up.
-                cur.execute(f"ANALYZE TABLE {table}")
-                cur.fetchall()
+                cur.execute(self.analyze.format(table=table))
+                if cur.description:
+                    cur.fetchall()
+                conn.commit()
         finally:
             conn.close()
 
@@ -142,6 +147,34 @@ class MariaDB(Backend):
         with admin.connect() as conn:
             conn.execute(text(f"DROP DATABASE IF EXISTS {self.database}"))
         admin.dispose()
+
+
+class PostgreSQL(Backend):
+    """A database of our own on ``BENCH_POSTGRESQL_URL``'s server (only the stored_rows section)."""
+
+    name = "postgresql"
+    paramstyle = "%s"
+    analyze = "ANALYZE {table}"
+
+    def __init__(self, server: str = POSTGRESQL_SERVER) -> None:
+        self.server = server
+        self.database = f"bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+        self._admin(f"CREATE DATABASE {self.database}")
+        self.url = make_url(server).set(database=self.database).render_as_string(hide_password=False)
+
+    def _admin(self, sql: str) -> None:
+        admin = create_engine(self.server, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(sql))
+        admin.dispose()
+
+    def raw(self) -> Any:
+        import psycopg
+
+        return psycopg.connect(make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False))
+
+    def close(self) -> None:
+        self._admin(f"DROP DATABASE IF EXISTS {self.database} WITH (FORCE)")
 
 
 def server_status(conn: Any, names: Iterable[str] = ("Questions", "Com_select", "Com_commit", "Com_update",

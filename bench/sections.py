@@ -45,6 +45,7 @@ class Plan:
     backlog_cap: float = 10.0
     rss_jobs: int = 10_000
     rss_cap: float = 30.0
+    stored_rows: tuple[int, ...] = (0, 100_000, 1_000_000)  # rows for tomorrow; the largest failed too
 
     @classmethod
     def make(cls, quick: bool, **overrides: Any) -> "Plan":
@@ -52,7 +53,8 @@ class Plan:
         if quick:
             plan = cls(quick=True, enqueue_jobs=2_000, enqueue_cap=2.0, drain_jobs=5_000, drain_workers=(2,),
                        drain_cap=10.0, ceiling_cap=10.0, pickup_jobs=8, idle_seconds=5.0, baseline_seconds=2.0,
-                       backlog=False, rss_jobs=0)
+                       backlog=False, rss_jobs=0,
+                       stored_rows=(0, 10_000))
         for key, value in overrides.items():
             if value is not None:
                 setattr(plan, key, value)

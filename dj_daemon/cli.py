@@ -74,9 +74,14 @@ def check(ctx: click.Context) -> None:
     if missing is not None:
         raise DatabaseError(f"database file {missing} of {config.safe_url} does not exist "
                             "(create it and the tables with `delayed_job db init`)")
-    counts = _store(config).counts()
+    store = _store(config)
+    counts = store.counts()
     click.echo(f"config ok; {config.safe_url}: {counts['waiting']} waiting, "
                f"{counts['running']} running, {counts['failed']} failed")
+    missing = store.missing_indexes()
+    if missing:
+        click.echo(f"missing index {', '.join(missing)}: run `delayed_job db init` to add it "
+                   '(docs/performance.md, "Stored rows")')
 
 
 def _worker(ctx: click.Context, exit_when_empty: bool, name: str | None, **flags: Any) -> Stats:

@@ -6,8 +6,10 @@ ordering by ``run_at`` and comparing lock ages agree on every dialect.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 from sqlalchemy import (
-    BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table, Text,
+    BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table, Text, inspect,
 )
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Engine
@@ -38,8 +40,6 @@ delayed_jobs = Table(
     Column("updated_at", Time, nullable=False),
     # Tracked jobs of one class and identifier share a strand and run one at a time, in id order.
     Column("strand", String(255)),
-    # The reservation query filters ready rows and orders by priority, run_at.
-    Index("ix_delayed_jobs_ready", "priority", "run_at", "id"),
     Index("ix_delayed_jobs_locked_by", "locked_by"),
     Index("ix_delayed_jobs_queue", "queue"),
     Index("ix_delayed_jobs_strand", "strand", "id"),
@@ -47,6 +47,26 @@ delayed_jobs = Table(
     # tracked states name jobs by id long after their rows are gone
     sqlite_autoincrement=True,
 )
+
+#: The ready queries' index (``store.common``, "Stored rows" in docs/performance.md): per stored
+#: priority, a range of rows not failed and due by now, read in the reservation's order. MySQL has
+#: no partial index, so ``failed_at`` is its second column there (NULL first, and a range on
+#: ``run_at`` can follow it); elsewhere the index holds no failed row. It replaces
+#: ``ix_delayed_jobs_ready`` (priority, run_at, id), which older tables keep until dropped.
+_SERVERS_WITHOUT_PARTIAL = ("mysql", "mariadb")
+
+
+def _only(index: Index, applies: Callable[[str], bool]) -> Index:
+    """``index`` created on the dialects whose name ``applies``, and looked for only there."""
+    index.info["applies"] = applies
+    return index.ddl_if(callable_=lambda ddl, target, bind, dialect, **kw: applies(dialect.name))
+
+
+_only(Index("ix_delayed_jobs_due", delayed_jobs.c.priority, delayed_jobs.c.failed_at, delayed_jobs.c.run_at,
+            delayed_jobs.c.id), lambda name: name in _SERVERS_WITHOUT_PARTIAL)
+_only(Index("ix_delayed_jobs_due", delayed_jobs.c.priority, delayed_jobs.c.run_at, delayed_jobs.c.id,
+            sqlite_where=delayed_jobs.c.failed_at.is_(None), postgresql_where=delayed_jobs.c.failed_at.is_(None)),
+      lambda name: name not in _SERVERS_WITHOUT_PARTIAL)
 
 tracked_jobs = Table(
     "delayed_job_states",
@@ -134,5 +154,25 @@ minutes = Table(
 
 
 def create_all(engine: Engine) -> None:
-    """Create missing tables and indexes; existing ones are left as they are."""
+    """Create missing tables, and the indexes missing on tables that exist (an index added in a
+    later version: ``create_all`` adds indexes only with their table); the rest is left as it is."""
     metadata.create_all(engine, checkfirst=True)
+    for index in missing_indexes(engine):
+        index.create(engine)
+
+
+def missing_indexes(engine: Engine) -> list[Index]:
+    """The indexes of this dialect that the database's existing tables lack (``delayed_job check``)."""
+    inspector = inspect(engine)
+    existing = set(inspector.get_table_names())
+    missing = []
+    for table in metadata.sorted_tables:
+        if table.name in existing:
+            present = {index["name"] for index in inspector.get_indexes(table.name)}
+            missing += [index for index in table.indexes if index.name not in present and _applies(index, engine)]
+    return missing
+
+
+def _applies(index: Index, engine: Engine) -> bool:
+    """Whether ``index`` belongs on ``engine``'s dialect (``_only``)."""
+    return bool(index.info.get("applies", lambda name: True)(engine.dialect.name))

@@ -24,7 +24,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, Operati
 from ..config import Config, mask_url
 from ..errors import DatabaseError, UnknownJobError
 from ..job import Job, NewJob, utcnow
-from ..schema import create_all, delayed_jobs as dj, workers as wk
+from ..schema import create_all, delayed_jobs as dj, missing_indexes, workers as wk
 from ..tracking import Gate, State
 from . import common, driver, mysql, postgresql, sqlite, states, tracked
 from .common import Filters
@@ -110,6 +110,7 @@ class Store(states.TrackedVerbs, tracked.TrackedPages):
         self._skip_locked: bool | None = None
         self._poll_conn: Connection | None = None
         self._cursors = driver.Cursors(engine)
+        self._due = dialect.due_scan()  # how the ready queries read due rows only
 
     # -- plumbing -----------------------------------------------------------
     def _error(self, exc: SQLAlchemyError) -> DatabaseError:
@@ -153,9 +154,18 @@ class Store(states.TrackedVerbs, tracked.TrackedPages):
         return self.timeout is None or time.monotonic() - started < self.timeout
 
     def create_schema(self) -> None:
-        """Create the tables and indexes that are missing (``delayed_job db init``)."""
+        """Create the tables and indexes that are missing (``delayed_job db init``), an index of an
+        existing table too: on MariaDB an online build (docs/performance.md, "Stored rows"), on the others one that
+        blocks writes to that table while it runs."""
         try:
             create_all(self.engine)
+        except SQLAlchemyError as exc:
+            raise self._error(exc) from exc
+
+    def missing_indexes(self) -> list[str]:
+        """``table.index`` names that ``create_schema`` would add to existing tables."""
+        try:
+            return [f"{index.table.name}.{index.name}" for index in missing_indexes(self.engine)]
         except SQLAlchemyError as exc:
             raise self._error(exc) from exc
 
@@ -260,14 +270,15 @@ class Store(states.TrackedVerbs, tracked.TrackedPages):
     def lock_ready(self, conn: Connection, worker: str, filters: Filters, now: datetime, limit: int) -> list[Job]:
         """This server's way to lock up to ``limit`` ready jobs for ``worker`` in ``conn``'s
         transaction (the statements the bench EXPLAINs)."""
+        due = self._due
         if self.skip_locked:
             if self._dialect.LOCK_BY_ID:
-                return common.reserve_by_id(conn, worker, filters, now, limit)
-            return common.reserve_locking(conn, worker, filters, now, limit, skip_locked=True)
+                return common.reserve_by_id(conn, worker, filters, now, limit, due)
+            return common.reserve_locking(conn, worker, filters, now, limit, skip_locked=True, due=due)
         if self._dialect is sqlite:
             return sqlite.reading_bad_text(
-                conn, lambda: common.reserve_locking(conn, worker, filters, now, limit, skip_locked=False))
-        return common.reserve_optimistic(conn, worker, filters, now, limit)
+                conn, lambda: common.reserve_locking(conn, worker, filters, now, limit, skip_locked=False, due=due))
+        return common.reserve_optimistic(conn, worker, filters, now, limit, due)
 
     def complete(self, *jobs: Job) -> None:
         """Finished jobs' rows go away (only while their worker still holds them)."""
@@ -286,19 +297,23 @@ class Store(states.TrackedVerbs, tracked.TrackedPages):
         (no COMMIT, no ROLLBACK, no checkout), so that an idle daemon costs one
         query per ``poll_interval``. SQLite polls in a short transaction.
         """
-        query, values = common.any_ready(filters), common.params(filters, self.clock())
         if self._dialect is sqlite:
-            return self.transaction(lambda conn: conn.execute(query, values).first() is not None)
+            return self.transaction(lambda conn: self.poll_ready(conn, filters))
         try:
             if self._poll_conn is None:
                 options = {**self._dialect.engine_options(self.timeout), "isolation_level": "AUTOCOMMIT",
                            "poolclass": NullPool}
                 options.pop("pool_recycle", None)
                 self._poll_conn = create_engine(self.engine.url, **options).connect()
-            return self._poll_conn.execute(query, values).first() is not None
+            return self.poll_ready(self._poll_conn, filters)
         except SQLAlchemyError as exc:
             self._close_poll()
             raise self._error(exc) from exc
+
+    def poll_ready(self, conn: Connection, filters: Filters) -> bool:
+        """The idle poll's statement in ``conn`` (the one the bench and tests/store measure)."""
+        query = common.any_ready(filters, self._due.clause(conn))
+        return conn.execute(query, common.params(filters, self.clock())).first() is not None
 
     def _close_poll(self) -> None:
         if self._poll_conn is not None:
@@ -489,10 +504,14 @@ class Store(states.TrackedVerbs, tracked.TrackedPages):
     def queue_depths(self) -> dict[str, tuple[int, datetime | None]]:
         """Jobs due and waiting by queue (``""`` for none), with the oldest one's ``run_at``, None
         when that is no valid date (a defective row, failed at its turn): one grouped query, taken
-        by the supervisor at a bounded rate for STATUS= and metrics."""
-        due = (dj.c.failed_at.is_(None), dj.c.locked_at.is_(None), dj.c.run_at <= self.clock())
+        by the supervisor at a bounded rate for STATUS= and metrics. It reads the due rows only
+        (``common.Due``), not the jobs scheduled for later or failed for good."""
         oldest = type_coerce(func.min(dj.c.run_at), common.LenientTime)
-        query = select(dj.c.queue, func.count(), oldest).where(*due).group_by(dj.c.queue)
-        rows = self._read(lambda conn: conn.execute(query).all())
+
+        def read(conn: Connection) -> list[Any]:
+            due = (dj.c.failed_at.is_(None), dj.c.locked_at.is_(None), self._due.clause(conn).where)
+            query = select(dj.c.queue, func.count(), oldest).where(*due).group_by(dj.c.queue)
+            return list(conn.execute(query, {"now": self.clock()}).all())
+        rows = self._read(read)
         return {str(queue or ""): (count, first if isinstance(first, datetime) else None)
                 for queue, count, first in rows}

@@ -5,17 +5,29 @@ Statements on the hot path are built once per worker filter (and per batch
 size, for those that name each id), with bound parameters (``now``,
 ``stale``, ``limit``, ``id0``...), and reused: building an SQLAlchemy
 expression costs more than the round trip it describes.
+
+The ready queries read due rows only, however many jobs wait for a later
+``run_at`` or have failed for good: a ``Due`` clause bounds their index scan
+to one range per stored priority (``priority = p``, not failed, ``run_at <=
+now``) on ``ix_delayed_jobs_due``, whose ranges come in the reservation's
+order. The dialect module says how the priorities are found: in the same
+statement by a recursive CTE of index probes (``StoredPriorities``), or, where
+the server's optimizer does not bound that (MariaDB), from a list read by a
+loose index scan every few seconds (``ListedPriorities``); a stale list still
+gives the same rows, as the ranges between the listed priorities are read too.
+docs/performance.md ("Stored rows") has the plans and the rows read.
 """
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable, Sequence
 
 from sqlalchemy import (
-    Column, DateTime, Delete, Integer, Label, Select, TypeDecorator, Update, and_, bindparam, delete, exists, or_,
-    select, type_coerce, update,
+    ARRAY, Column, DateTime, Delete, Integer, Label, Select, TypeDecorator, Update, and_, any_, bindparam, cast,
+    delete, exists, func, or_, select, type_coerce, update,
 )
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql.elements import ColumnElement
@@ -55,9 +67,11 @@ def first_in_strand() -> ColumnElement[bool]:
         earlier.c.strand == dj.c.strand, earlier.c.id < dj.c.id, earlier.c.failed_at.is_(None)))
 
 
-def ready(filters: Filters) -> ColumnElement[bool]:
-    """Runnable at ``:now``: due, not failed, unlocked, first of its strand, within the filters."""
-    clauses = [dj.c.run_at <= bindparam("now"), dj.c.failed_at.is_(None), unlocked(), first_in_strand()]
+def ready(filters: Filters, due: "Bound | None" = None) -> ColumnElement[bool]:
+    """Runnable at ``:now``: due, not failed, unlocked, first of its strand, within the filters.
+    ``due`` (a ``Due.clause``) bounds the index scan to due rows; by primary key, none is needed."""
+    clauses = [dj.c.run_at <= bindparam("now") if due is None else due.where, dj.c.failed_at.is_(None), unlocked(),
+               first_in_strand()]
     if filters.queues:
         clauses.append(dj.c.queue.in_(filters.queues))
     if filters.min_priority is not None:
@@ -65,6 +79,89 @@ def ready(filters: Filters) -> ColumnElement[bool]:
     if filters.max_priority is not None:
         clauses.append(dj.c.priority <= filters.max_priority)
     return and_(*clauses)
+
+
+def stored_priorities() -> Select:
+    """The distinct priorities of jobs not failed, as a loose index scan that PostgreSQL and SQLite
+    do not make by themselves: each step of the recursive CTE is one probe of
+    ``ix_delayed_jobs_due`` for the least priority above the last (the last row is NULL)."""
+    first = select(func.min(dj.c.priority).label("p")).where(dj.c.failed_at.is_(None)).cte("priorities", recursive=True)
+    last = first.alias("last")
+    above = select(func.min(dj.c.priority)).where(dj.c.failed_at.is_(None), dj.c.priority > last.c.p)
+    found = first.union_all(select(above.scalar_subquery()).where(last.c.p.is_not(None)))
+    return select(found.c.p)
+
+
+class Bound:
+    """The ``run_at <= :now`` clause of ``ready``, in a form whose scan is bounded. Compared by
+    identity, as a key of the statement caches (an SQL clause's ``==`` builds SQL)."""
+
+    __slots__ = ("where",)
+
+    def __init__(self, where: ColumnElement[bool]) -> None:
+        self.where = where
+
+
+class Due:
+    """How a dialect's ready queries reach due rows only (see the module docstring)."""
+
+    def clause(self, conn: Connection) -> Bound:
+        """The bounded clause to use in ``conn`` now."""
+        raise NotImplementedError
+
+
+@dataclass(eq=False)
+class StoredPriorities(Due):
+    """Priorities found in the same statement: ``IN`` the CTE (SQLite), or ``= ANY`` of them as
+    an array (PostgreSQL, whose btree reads an array's values in order, one range each)."""
+
+    as_array: bool = False
+
+    @functools.cached_property
+    def _clause(self) -> Bound:
+        stored = stored_priorities()
+        if self.as_array:
+            found = any_(cast(select(func.array_agg(stored.selected_columns.p)).scalar_subquery(), ARRAY(Integer)))
+            return Bound(and_(dj.c.run_at <= bindparam("now"), dj.c.priority == found))
+        return Bound(and_(dj.c.run_at <= bindparam("now"), dj.c.priority.in_(stored)))
+
+    def clause(self, conn: Connection) -> Bound:
+        return self._clause
+
+
+#: Seconds a ``ListedPriorities`` list is used before it is read again.
+PRIORITIES_TTL = 10.0
+#: The stored priorities, by a loose index scan on ``ix_delayed_jobs_due`` (MariaDB: one read each)
+DISTINCT_PRIORITIES = select(dj.c.priority).distinct().order_by(dj.c.priority)
+
+
+@dataclass(eq=False)
+class ListedPriorities(Due):
+    """Priorities listed in the statement, read every ``PRIORITIES_TTL`` seconds on the
+    connection at hand. One range per listed priority, and one for each gap between them,
+    where a priority stored since the list was read is found (its future and failed rows are
+    read too, until the next list). The server reads ranges in order: no sort."""
+
+    listed: tuple[int, ...] = ()
+    read_at: float = field(default=float("-inf"))
+
+    def clause(self, conn: Connection) -> Bound:
+        if time.monotonic() - self.read_at > PRIORITIES_TTL:
+            self.listed = tuple(conn.execute(DISTINCT_PRIORITIES).scalars())
+            self.read_at = time.monotonic()
+        return listed_due(self.listed)
+
+
+@functools.lru_cache(maxsize=16)
+def listed_due(priorities: tuple[int, ...]) -> Bound:
+    """``run_at <= :now``, as ranges per listed priority and between them (``ListedPriorities``)."""
+    due = dj.c.run_at <= bindparam("now")
+    if not priorities:
+        return Bound(due)
+    ranges = [and_(dj.c.priority == p, dj.c.failed_at.is_(None), due) for p in priorities]
+    gaps = [dj.c.priority < priorities[0], dj.c.priority > priorities[-1]]
+    gaps += [and_(dj.c.priority > low, dj.c.priority < high) for low, high in zip(priorities, priorities[1:])]
+    return Bound(and_(due, or_(*ranges, *gaps)))
 
 
 class LenientTime(TypeDecorator[Any]):
@@ -113,16 +210,16 @@ INSERT_JOB = dj.insert().values(created_at=_NOW, updated_at=_NOW)
 
 
 @functools.lru_cache(maxsize=64)
-def ready_rows(filters: Filters, skip_locked: bool) -> Select:
+def ready_rows(filters: Filters, skip_locked: bool, due: Bound) -> Select:
     """The reservation's SELECT; SKIP LOCKED where the server has it."""
-    query = select(*RESERVED).where(ready(filters)).order_by(*ORDER).limit(bindparam("limit", type_=Integer))
+    query = select(*RESERVED).where(ready(filters, due)).order_by(*ORDER).limit(bindparam("limit", type_=Integer))
     return query.with_for_update(skip_locked=True) if skip_locked else query
 
 
 @functools.lru_cache(maxsize=64)
-def any_ready(filters: Filters) -> Select:
+def any_ready(filters: Filters, due: Bound) -> Select:
     """The supervisor's idle poll: one id, if any job is ready."""
-    return select(dj.c.id).where(ready(filters)).limit(1)
+    return select(dj.c.id).where(ready(filters, due)).limit(1)
 
 
 def by_ids(ids: Sequence[int], **values: Any) -> dict[str, Any]:
@@ -155,20 +252,20 @@ UNLOCK = update(dj).where(dj.c.id.in_(IDS), dj.c.locked_by == bindparam("worker"
 
 
 def reserve_locking(conn: Connection, worker: str, filters: Filters, now: datetime,
-                    limit: int, skip_locked: bool) -> list[Job]:
+                    limit: int, skip_locked: bool, due: Due) -> list[Job]:
     """Select ready rows (row-locked, skipping rows others hold, where supported), then stamp them.
 
     On SQLite the transaction is already ``BEGIN IMMEDIATE``, which serialises
     writers, so the plain select is safe there.
     """
-    rows = conn.execute(ready_rows(filters, skip_locked), params(filters, now, limit=limit)).all()
+    rows = conn.execute(ready_rows(filters, skip_locked, due.clause(conn)), params(filters, now, limit=limit)).all()
     return _stamped(conn, cut_batch(rows), worker, now)
 
 
 @functools.lru_cache(maxsize=64)
-def ready_ids(filters: Filters) -> Select:
+def ready_ids(filters: Filters, due: Bound) -> Select:
     """The best ready ids, read without locking anything."""
-    return select(dj.c.id).where(ready(filters)).order_by(*ORDER).limit(bindparam("limit", type_=Integer))
+    return select(dj.c.id).where(ready(filters, due)).order_by(*ORDER).limit(bindparam("limit", type_=Integer))
 
 
 @functools.lru_cache(maxsize=256)
@@ -184,7 +281,8 @@ def lock_ready_of(filters: Filters, count: int) -> Select:
 CANDIDATES = 2
 
 
-def reserve_by_id(conn: Connection, worker: str, filters: Filters, now: datetime, limit: int) -> list[Job]:
+def reserve_by_id(conn: Connection, worker: str, filters: Filters, now: datetime, limit: int,
+                  due: Due) -> list[Job]:
     """``reserve_locking`` in two steps, for InnoDB: find the best ready ids with a plain read,
     then lock those still ready by primary key (``FOR UPDATE SKIP LOCKED``), then stamp them.
 
@@ -199,7 +297,7 @@ def reserve_by_id(conn: Connection, worker: str, filters: Filters, now: datetime
     locking read decides.
     """
     values = params(filters, now)
-    candidates = conn.execute(ready_ids(filters), {**values, "limit": CANDIDATES * limit}).scalars().all()
+    candidates = conn.execute(ready_ids(filters, due.clause(conn)), {**values, "limit": CANDIDATES * limit}).scalars().all()
     if not candidates:
         return []
     rows: list[Any] = []
@@ -209,7 +307,7 @@ def reserve_by_id(conn: Connection, worker: str, filters: Filters, now: datetime
         start += len(part)
         rows += conn.execute(lock_ready_of(filters, len(part)), by_ids(part, **values)).all()
     if not rows:
-        return reserve_locking(conn, worker, filters, now, limit, skip_locked=True)
+        return reserve_locking(conn, worker, filters, now, limit, skip_locked=True, due=due)
     place = {job_id: index for index, job_id in enumerate(candidates)}
     rows.sort(key=lambda row: place[row.id])  # the server's ORDER: no stored value compared in Python
     return _stamped(conn, cut_batch(rows), worker, now)
@@ -257,14 +355,14 @@ def held_by(conn: Connection, worker: str) -> list[int]:
 
 
 def reserve_optimistic(conn: Connection, worker: str, filters: Filters, now: datetime,
-                       limit: int) -> list[Job]:
+                       limit: int, due: Due) -> list[Job]:
     """delayed_job's fallback: claim with one guarded ``UPDATE``, then read back what we got.
 
     The candidate ids come through a derived table, which MySQL allows where
     it refuses ``LIMIT`` in an ``IN`` subquery; ``unlocked`` is repeated in the
     UPDATE itself so that a row another worker claimed first is not taken.
     """
-    candidates = (select(dj.c.id).where(ready(filters)).order_by(*ORDER)
+    candidates = (select(dj.c.id).where(ready(filters, due.clause(conn))).order_by(*ORDER)
                   .limit(bindparam("limit", type_=Integer)).subquery("c"))
     claimed = conn.execute(
         update(dj)

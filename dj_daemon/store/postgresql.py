@@ -7,6 +7,8 @@ from typing import Any
 
 from sqlalchemy.engine import Dialect, Engine
 
+from . import common
+
 #: One locking read reserves (``common.reserve_locking``); no two-step read measured here.
 LOCK_BY_ID = False
 #: No explicit BEGIN: the driver opens a transaction before the first statement.
@@ -48,3 +50,8 @@ def supports_skip_locked(engine: Engine) -> bool:
 def bulk_insert(dialect: Dialect) -> None:
     """No statement of its own for many rows: the driver's executemany serves."""
     return None
+
+
+def due_scan() -> common.Due:
+    """The stored priorities as an array: the btree reads one range per value, in order."""
+    return common.StoredPriorities(as_array=True)

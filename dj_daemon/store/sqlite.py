@@ -17,6 +17,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Dialect, Engine, make_url
 from sqlalchemy.exc import OperationalError
 
+from . import common
+
 T = TypeVar("T")
 BUSY_TIMEOUT_MS = 30_000
 #: sqlite3's error for stored text that is not UTF-8: it fails the whole fetch
@@ -129,3 +131,9 @@ def reading_bad_text(conn: Connection, read: Callable[[], T]) -> T:
         return read()
     finally:
         raw.text_factory = str
+
+
+def due_scan() -> common.Due:
+    """The stored priorities ``IN`` a recursive CTE: one range per value, in order, whether or
+    not ``ANALYZE`` has run (without its statistics, other forms walked every row)."""
+    return common.StoredPriorities()

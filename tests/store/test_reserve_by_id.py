@@ -107,6 +107,7 @@ def test_the_locking_step_holds_only_the_rows_it_returns(store: Store, other: Co
 
 def test_nothing_ready_is_one_plain_read(store: Store) -> None:
     statements: list[str] = []
+    store.reserve("w", Filters())  # the first one also lists the stored priorities (``ListedPriorities``)
 
     @event.listens_for(store.engine, "before_cursor_execute")
     def seen(conn, cursor, statement, parameters, context, executemany) -> None:

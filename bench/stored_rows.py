@@ -1,0 +1,98 @@
+"""Stored-row scaling (issue 17): what the idle poll, a reservation, the pickup of one due job and
+the queue readings cost with many jobs scheduled for later, or failed for good, in the table.
+
+For each backend and each case (0, then each size of rows for tomorrow, then the largest size
+of rows failed for good): the rows are loaded (multi-row INSERTs, fresh statistics), then, in
+this process, the median of ``REPEAT`` timings of ``Store.has_ready`` (the supervisor's idle
+poll), ``Store.reserve`` of a batch with nothing due, ``Store.counts`` and
+``Store.queue_depths``; then a real ``delayed_job run -n 2`` picks up ``PICKUPS`` due jobs
+enqueued one by one (latency from enqueue to start, as the pickup section measures it).
+Wall times, on a shared host: the deterministic row counts are in tests/store/test_stored_rows.py.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Callable
+
+from dj_daemon.job import utcnow
+from dj_daemon.store import Filters, open_store
+
+from . import jobs
+from .backends import Backend
+from .daemon import BenchError, start_daemon
+from .sections import Plan, config_for, queue_for
+
+REPEAT = 15
+PICKUPS = 5
+BATCH = 20
+
+
+def section_stored_rows(backend: Backend, plan: Plan, folder: Path) -> dict[str, Any]:
+    """One result per case, keyed ``future_<n>`` and ``failed_<n>``."""
+    cases = [("future", n) for n in plan.stored_rows] + [("failed", max(plan.stored_rows))]
+    results = {}
+    for kind, n in cases:
+        backend.reset()
+        _load(backend, kind, n)
+        results[f"{kind}_{n}"] = {**_in_process(backend), **_pickup(backend, folder / f"{backend.name}-{kind}-{n}.txt")}
+    return results
+
+
+def _load(backend: Backend, kind: str, n: int) -> None:
+    """``n`` rows for tomorrow, or failed yesterday, at priorities 0..2, in chunks."""
+    now = utcnow()
+    run_at = now + timedelta(days=1) if kind == "future" else now - timedelta(days=1)
+    failed_at = now if kind == "failed" else None
+    for start in range(0, n, 50_000):
+        backend.load([{"priority": i % 3, "attempts": 0, "handler": '{"target":"bench.jobs:noop"}',
+                       "run_at": run_at + timedelta(microseconds=i), "failed_at": failed_at,
+                       "created_at": now, "updated_at": now} for i in range(start, min(n, start + 50_000))])
+
+
+def _median_ms(operation: Callable[[], Any]) -> float:
+    times = []
+    for _ in range(REPEAT):
+        started = time.perf_counter()
+        operation()
+        times.append((time.perf_counter() - started) * 1000)
+    return round(statistics.median(times), 2)
+
+
+def _in_process(backend: Backend) -> dict[str, float]:
+    store = open_store(config_for(backend))
+    try:
+        store.has_ready(Filters())  # connect, and list the priorities where the dialect does
+        return {"poll_ms": _median_ms(lambda: store.has_ready(Filters())),
+                "reserve_ms": _median_ms(lambda: store.reserve("bench:1", Filters(), limit=BATCH)),
+                "counts_ms": _median_ms(store.counts),
+                "queue_depths_ms": _median_ms(store.queue_depths)}
+    finally:
+        store.dispose()
+
+
+def _pickup(backend: Backend, side_effects: Path) -> dict[str, float]:
+    """Median latency of ``PICKUPS`` jobs enqueued one by one under an idle ``run -n 2``."""
+    daemon = start_daemon(backend.url, 2)
+    try:
+        time.sleep(3.0)  # started, registered, idle
+        queue = queue_for(backend)
+        for i in range(PICKUPS):
+            queue.enqueue(jobs.stamp, str(side_effects), f"s{i}", time.time())
+            deadline = time.monotonic() + 60
+            while len(_lines(side_effects)) <= i:
+                if time.monotonic() > deadline or daemon.proc.poll() is not None:
+                    raise BenchError(f"pickup {i} did not run:\n{daemon.tail()}")
+                time.sleep(0.005)
+        queue.store.dispose()
+        daemon.stop()
+    finally:
+        daemon.close()
+    latencies = [(float(started) - float(enqueued)) * 1000 for _, enqueued, started in map(str.split, _lines(side_effects))]
+    return {"pickup_median_ms": round(statistics.median(latencies), 1), "pickup_max_ms": round(max(latencies), 1)}
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
