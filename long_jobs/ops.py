@@ -193,6 +193,9 @@ def retry_now(store: Store, config: Config, state_id: int) -> int:
     job_id = store.retry_tracked_now(state_id, config.hostname)
     if job_id is None:
         state = store.get_tracked(state_id)["state"]
+        if state == State.ENQUEUED.value:  # its queue row is locked: a worker took it, or a restart holds it
+            raise DJError(f"tracked job {state_id} is being taken or held (by a restart under way); "
+                          f"see long_jobs show {state_id}")
         hint = "; resend it" if state == State.ERROR.value else ""
         raise DJError(f"tracked job {state_id} is {state}, not waiting in the queue{hint}")
     Nudger(config)()

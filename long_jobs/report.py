@@ -1,7 +1,6 @@
 """Rendering for ``long_jobs``: the status table, its JSON form, drain progress, job lists, one job."""
 from __future__ import annotations
 
-import dataclasses
 import json
 from datetime import datetime
 from typing import Any
@@ -16,8 +15,6 @@ def to_json(data: Any) -> str:
 
 
 def _plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
     if isinstance(value, datetime):
         return value.isoformat(timespec="seconds")
     return str(value)
@@ -57,8 +54,11 @@ PAGE_HEADER = (f"{'id':>7} {'state':23} {'class':40} {'identifier':20} {'host':2
 
 
 def _first_line(text: str | None, width: int) -> str:
+    """The first line of ``text``, cut to ``width`` (ending ``...`` when cut); ``-`` for none."""
     lines = (text or "").strip().splitlines()
-    return (lines[0][:width - 1] + "…" if len(lines[0]) > width else lines[0]) if lines else "-"
+    if not lines:
+        return "-"
+    return lines[0] if len(lines[0]) <= width else lines[0][:width - 3] + "..."
 
 
 def _attempts(job: TrackedJob) -> str:

@@ -103,11 +103,12 @@ class TrackedPages:
             rows = conn.execute(select(tj.c.id, leniently(tj.c.finished_at), leniently(tj.c.created_at)).where(
                 tj.c.state == State.COMPLETED.value, tj.c.id > after).order_by(tj.c.id).limit(limit)).all()
             old = [r.id for r in rows if _before(r.finished_at, finished_before)]
-            if old:
+            pruned = 0
+            if old:  # another host's daemon may prune the same rows: count only those deleted here
                 history.forget(conn, old)
-                conn.execute(delete(tj).where(tj.c.id.in_(old), tj.c.state == State.COMPLETED.value))
+                pruned = conn.execute(delete(tj).where(tj.c.id.in_(old), tj.c.state == State.COMPLETED.value)).rowcount
             more = len(rows) == limit and _before(rows[-1].created_at, finished_before)
-            return len(old), rows[-1].id if more else None
+            return pruned, rows[-1].id if more else None
         return self.transaction(work)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from dj_daemon import sentinels
 from dj_daemon.worker import Worker
@@ -13,6 +13,7 @@ from long_jobs import ops
 from tests import jobs
 from tests.docs.runners import fill, runs
 from tests.docs.site import Site
+from tests.long_jobs import daily_jobs
 from tests.process.daemon import wait_for
 
 
@@ -43,15 +44,35 @@ def drain_wait(site: Site, match: re.Match[str]) -> None:
         site.wait_state(identifier, "completed" if str(identifier) in ran else "deferred")
 
 
+def copy_and_submission(site: Site, side: str) -> tuple[int, int]:
+    """A tracked copy and a submission, enqueued in that order; their identifiers."""
+    copy, submission = site.identifier(), site.identifier()
+    site.enqueue(jobs.replicate, str(site.tmp / side), copy)
+    site.enqueue(jobs.submit, str(site.tmp / side), submission)
+    return copy, submission
+
+
+@runs(r"long_jobs drain --hold-only")
+def drain_hold_only(site: Site, match: re.Match[str]) -> None:
+    """Writes hold-submissions.txt alone: a submission whose turn comes is held, a copy runs."""
+    site.ensure_daemon()
+    sentinels.remove(site.config.sentinel_dir)
+    out = site.sh(match.string).stdout
+    assert out == f"holding submissions on {site.config.hostname}: hold-submissions.txt written\n"
+    assert set(sentinels.present(site.config.sentinel_dir)) == {sentinels.HOLD_FILE}
+    copy, submission = copy_and_submission(site, "hold-only.txt")
+    site.wait_state(copy, "completed")
+    site.wait_state(submission, "rejected_shutting_down")
+    ops.restart(site.store, site.config)  # as the doc says: restart ends it
+    site.wait_state(submission, "completed")
+
+
 @runs(r"long_jobs restart", key_flow=True)
 def restart(site: Site, match: re.Match[str]) -> None:
     """Removes the drain files; every job parked for this host is enqueued again, once, and completes."""
     site.ensure_daemon()
     ops.drain(site.config)
-    side = str(site.tmp / "restart.txt")
-    copy, submission = site.identifier(), site.identifier()
-    site.enqueue(jobs.replicate, side, copy)
-    site.enqueue(jobs.submit, side, submission)
+    copy, submission = copy_and_submission(site, "restart.txt")
     site.wait_state(copy, "deferred")
     site.wait_state(submission, "rejected_shutting_down")
     parked = [row for row in site.store.tracked(limit=None) if row["state"] == "deferred"
@@ -127,12 +148,47 @@ def list_errors(site: Site, match: re.Match[str]) -> None:
 @runs(r"long_jobs resend ID")
 def resend(site: Site, match: re.Match[str]) -> None:
     """ID is the tracked job's (the first column of ``long_jobs list``); its cause fixed, it completes."""
-    flag = site.tmp / "fixed"
-    row = errored_copy(site, flag)
+    sent_again(site, match, errored_copy, lambda row: rf"tracked job {row['id']} re-enqueued as job \d+\n")
+
+
+def sent_again(site: Site, match: re.Match[str], failing: Callable[[Site, Path], dict[str, Any]],
+               said: Callable[[dict[str, Any]], str]) -> None:
+    """A tracked copy made by ``failing``, its cause then fixed, sent again by the doc's command: the
+    command prints what ``said`` matches, and the copy completes (its own next try is an hour away or never)."""
+    flag = site.tmp / f"fixed-{site.identifier()}"
+    row = failing(site, flag)
     flag.touch()
     out = site.sh(fill(match.string, ID=row["id"])).stdout
-    assert re.fullmatch(rf"tracked job {row['id']} re-enqueued as job \d+\n", out)
+    assert re.fullmatch(said(row), out), out
     site.wait_state(int(row["identifier"]), "completed")
+
+
+def retrying_copy(site: Site, flag: Path) -> dict[str, Any]:
+    """A tracked copy that failed once and waits an hour for its next try; it succeeds once ``flag`` exists."""
+    site.ensure_daemon()
+    sentinels.remove(site.config.sentinel_dir)
+    identifier = site.identifier()
+    site.enqueue(daily_jobs.copy_failing_until_flag, str(site.tmp / "retrying.txt"), identifier, str(flag))
+    wait_for(lambda: site.tracked(identifier)["last_error"] is not None, what="a failed attempt")
+    return site.tracked(identifier)
+
+
+@runs(r"long_jobs show ID")
+def show(site: Site, match: re.Match[str]) -> None:
+    """The tracked row says retrying, with the attempt to come and the error; then the queue row and history."""
+    row = retrying_copy(site, site.tmp / "never")
+    out = site.sh(fill(match.string, ID=row["id"])).stdout
+    assert "     state: retrying (attempt 2 of 25: RuntimeError: flag file missing)\n" in out, out
+    assert re.search(rf" queue row: job {row['delayed_job_id']}, attempts 1 of 25, run_at ", out), out
+    history = out.split("\nhistory:\n")[1].splitlines()
+    assert [line.split()[2] for line in history] == ["enqueued", "running", "enqueued"], history
+
+
+@runs(r"long_jobs retry-now ID")
+def retry_now(site: Site, match: re.Match[str]) -> None:
+    """Its cause fixed, a retrying copy runs at once, not at its next try an hour away."""
+    sent_again(site, match, retrying_copy,
+               lambda row: f"tracked job {row['id']} due now as job {row['delayed_job_id']}\n")
 
 
 # -- delayed_job jobs -----------------------------------------------------------------------------

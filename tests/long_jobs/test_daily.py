@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import delete, func, select
 
 from dj_daemon.api import Queue
+from dj_daemon.job import utcnow
 from dj_daemon.schema import state_history
+from dj_daemon.store import open_store
 from dj_daemon.worker import Worker
 from long_jobs import ops
 from long_jobs.tracked import FROM_ROW
@@ -221,3 +224,20 @@ def test_status_before_the_first_start_has_no_sentinel_folder_and_is_not_drainin
     assert unwritable.returncode == 1 and len(unwritable.stderr.splitlines()) == 1
     assert "sentinel_dir /proc/self is not writable" in unwritable.stderr
     assert not absent.exists()
+
+
+def test_a_database_without_the_history_table_still_runs_tracked_jobs(config, store, sentinel_dir, tmp_path,
+                                                                      caplog) -> None:
+    """An application upgraded before ``delayed_job db init`` ran: tracked jobs go on, without history."""
+    store.transaction(lambda conn: state_history.drop(conn))
+    Queue(config, store).enqueue(jobs.replicate, str(tmp_path / "x"), 1)
+    work_off(config, store)
+    assert store.get_tracked(1)["state"] == "completed"
+    assert "table delayed_job_state_history is missing" in caplog.text
+    assert [(e.state, e.note) for e in ops.show(store, config, 1).history][-1] == ("completed", FROM_ROW)
+    assert store.prune_completed(utcnow() + timedelta(days=1)) == (1, None)
+    fresh = open_store(config)  # after db init, a process that starts keeps history again
+    fresh.create_schema()
+    Queue(config, fresh).enqueue(jobs.replicate, str(tmp_path / "x"), 2)
+    assert [e.state for e in ops.show(fresh, config, 2).history] == ["enqueued"]
+    fresh.dispose()
