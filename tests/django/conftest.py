@@ -8,6 +8,7 @@ Django 6 (Python 3.11) these tests skip with the reason, unless
 """
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -52,7 +53,11 @@ def django_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, s
            "DJ_TEST_DJANGO_MYSQL": f"dj_test_django_{uuid.uuid4().hex[:12]}"}
     saved = {name: os.environ.get(name) for name in env}
     os.environ.update(env)
+    enabled = [logger for logger in logging.root.manager.loggerDict.values()
+               if isinstance(logger, logging.Logger) and not logger.disabled]
     django.setup()  # reads the settings module now; other tests' subprocesses need not see these
+    for logger in enabled:  # the settings' LOGGING silenced them, for the daemon to prove it survives
+        logger.disabled = False  # that; in this process, later tests read those loggers' records
     for name, value in saved.items():
         if value is None:
             del os.environ[name]
