@@ -89,7 +89,8 @@ def serve(config: Config, bind: str | None = None, threads: int = 4) -> None:
     from dj_daemon import log as logs
 
     host, port = parse_bind(bind or config.web_bind)
-    logs.setup(config.log_level, filename=config.log_file, log_format=config.log_format, hostname=config.hostname)
+    logs.setup(config.log_level, filename=config.log_file, log_format=config.log_format, hostname=config.hostname,
+               timezone_name=config.display_timezone)
     for name in ("long_jobs", "waitress"):  # the action log and the server's, with the daemon's format
         logging.getLogger(name).handlers = logging.getLogger("dj_daemon").handlers
         logging.getLogger(name).setLevel(config.log_level.upper())
