@@ -57,3 +57,19 @@ def test_workoff_counts_one_job_and_one_failed_job_once(config, store, subproces
     done = dj({**subprocess_env, "DJ_MAX_ATTEMPTS": "3", "DJ_BACKOFF_SCALE": "0"}, "workoff")
     assert done.returncode == 1 and done.stdout.startswith("1 job completed at "), done.stdout
     assert done.stdout.endswith(" j/s, 1 failed (3 failed runs)\n"), done.stdout
+
+
+def fails_the_first_time(path: str) -> None:
+    jobs.record(path, "ran")
+    if len(jobs.runs(path)) == 1:
+        raise RuntimeError("the first run fails")
+
+
+def test_workoff_does_not_count_a_job_that_failed_then_succeeded(config, store, subprocess_env, tmp_path) -> None:
+    """Its first run fails, its retry succeeds in the same workoff: no job failed, one run did."""
+    side = str(tmp_path / "runs.txt")
+    Queue(config, store).enqueue(fails_the_first_time, side)
+    done = dj({**subprocess_env, "DJ_BACKOFF_SCALE": "0"}, "workoff")
+    assert done.returncode == 0 and done.stdout.startswith("1 job completed at "), done.stdout
+    assert done.stdout.endswith(" j/s, 0 failed (1 failed run)\n"), done.stdout
+    assert jobs.runs(side) == ["ran", "ran"]
