@@ -6,6 +6,7 @@ this host's sentinel files, as ``long_jobs`` does there.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from typing import Any
 from flask import Flask, current_app, render_template
 from werkzeug.exceptions import HTTPException
 
+from dj_daemon import display
 from dj_daemon.config import Config
 from dj_daemon.errors import ConfigError, DatabaseError, DJError, UnknownJobError
 from dj_daemon.store import Store, open_store
@@ -51,8 +53,9 @@ def create_app(config: Config, store: Store | None = None, secret_key: bytes | N
     store = store or open_store(config)
     app.extensions["long_jobs"] = Site(config, store, access.Access.from_config(config), SlowCounts(store))
     app.before_request(lambda: site().access.check_request())
+    shown_time = functools.partial(display.when, shown_in=display.zone(config.display_timezone))
     app.context_processor(lambda: {"csrf_token": access.csrf_token, "site": site(),
-                                   "read_only": site().access.read_only})
+                                   "read_only": site().access.read_only, "shown_time": shown_time})
     views.register(app)
     actions.register(app)
     app.register_error_handler(HTTPException, _http_error)
