@@ -6,13 +6,15 @@ own commands (``run``, ``start``, ``stop``, ``status``) live with the supervisor
 from __future__ import annotations
 
 import json
+import sys
 import time
 from contextlib import ExitStack
+from datetime import tzinfo
 from typing import Any
 
 import click
 
-from . import cli_options, console, daemonize, log, metrics, standalone, titles
+from . import cli_options, console, daemonize, display, log, metrics, standalone, titles
 from .api import Queue
 from .config import Config
 from .errors import DatabaseError, WorkerInterrupted
@@ -90,13 +92,15 @@ def _worker(ctx: click.Context, exit_when_empty: bool, name: str | None, **flags
     help). A second stop signal ends the command with one line: the job in hand was released."""
     queues = flags.pop("queues")
     config = console.config_from(ctx, queues=queues, **flags)
-    log.setup(config.log_level, log_format=config.log_format, hostname=config.hostname)
+    log.setup(config.log_level, log_format=config.log_format, hostname=config.hostname,
+              timezone_name=config.display_timezone)
     patience = config.database_patience if exit_when_empty else None
     full_name = standalone.worker_name(config, name) if name is not None else None
     with ExitStack() as stack:
         if full_name is not None:  # held until the worker is closed: see ``standalone``
             stack.enter_context(standalone.claimed(standalone.folder(config), full_name))
-        worker = stack.enter_context(Worker(config, _store(config), full_name, patience=patience))
+        worker = stack.enter_context(Worker(config, _store(config), full_name, patience=patience,
+                                            stats=Stats(failing=set())))
         worker.install_signal_handlers()
         if full_name is not None:
             worker.take_back(standalone.folder(config))
@@ -114,7 +118,7 @@ def _worker(ctx: click.Context, exit_when_empty: bool, name: str | None, **flags
 def work(ctx: click.Context, exit_on_complete: bool, **flags: Any) -> None:
     """Work jobs in the foreground until SIGTERM or Ctrl-C (the job in hand finishes first)."""
     stats = _worker(ctx, exit_on_complete, **flags)
-    click.echo(f"stopped after {stats.succeeded} jobs completed, {stats.failed} failed")
+    click.echo(f"stopped after {display.count(stats.succeeded, 'job')} completed, {_failed(stats)}")
 
 
 @cli.command()
@@ -125,16 +129,33 @@ def workoff(ctx: click.Context, **flags: Any) -> None:
     started = time.monotonic()
     stats = _worker(ctx, True, **flags)
     elapsed = max(time.monotonic() - started, 1e-9)
-    click.echo(f"{stats.succeeded} jobs completed at {stats.succeeded / elapsed:.1f} j/s, {stats.failed} failed")
-    ctx.exit(1 if stats.failed else 0)
+    click.echo(f"{display.count(stats.succeeded, 'job')} completed at {stats.succeeded / elapsed:.1f} j/s, "
+               f"{_failed(stats)}")
+    ctx.exit(1 if stats.failing else 0)
+
+
+def _failed(stats: Stats) -> str:
+    """``2 failed``: jobs whose last run here failed, each counted once however often it was retried;
+    the failed runs follow when there were more."""
+    failing = len(stats.failing or ())
+    return f"{failing} failed" + (f" ({display.count(stats.failed, 'failed run')})" if stats.failed > failing else "")
 
 
 @cli.command()
 @click.option("--queue", help="Only this queue.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (needed without a terminal).")
 @click.pass_context
-def clear(ctx: click.Context, queue: str | None) -> None:
-    """Delete every job that is not running."""
-    click.echo(f"deleted {_store(console.config_from(ctx)).clear(queue)} jobs")
+def clear(ctx: click.Context, queue: str | None, yes: bool) -> None:
+    """Delete every job that is not running (asks first, unless --yes)."""
+    config = console.config_from(ctx)
+    what = f"every job of queue {queue!r}" if queue is not None else "every job"
+    if not yes:
+        if not sys.stdin.isatty():
+            raise click.UsageError(f"clear deletes {what} that is not running: pass --yes to confirm "
+                                   "(no terminal to ask on)")
+        if not click.confirm(f"Delete {what} that is not running from {config.safe_url}?"):
+            raise click.ClickException("nothing deleted")
+    click.echo(f"deleted {display.count(_store(config).clear(queue), 'job')}")
 
 
 @cli.command()
@@ -174,13 +195,16 @@ def jobs() -> None:
 def jobs_list(ctx: click.Context, which: str | None, queue: str | None, limit: int) -> None:
     """One line per job: id, state, queue, priority, attempts, run_at, target, first error line."""
     failed = {"failed": True, "waiting": False}.get(which or "")
-    rows = _store(console.config_from(ctx)).jobs(failed=failed, queue=queue, limit=limit)
-    click.echo(f"{'id':>8} {'state':8} {'queue':12} {'prio':>4} {'att':>3} {'run_at':19} target / error")
+    config = console.config_from(ctx)
+    rows = _store(config).jobs(failed=failed, queue=queue, limit=limit)
+    zone = display.zone(config.display_timezone)
+    width = display.width(zone)
+    click.echo(f"{'id':>8} {'state':8} {'queue':12} {'prio':>4} {'att':>3} {'run_at':{width}} target / error")
     for job in rows:
         error = (job.last_error or job.defect or "").split("\n", 1)[0]
-        run_at = f"{job.run_at:%Y-%m-%d %H:%M:%S}" if job.run_at else "?"
+        run_at = display.when(job.run_at, zone) if job.run_at else "?"
         click.echo(f"{job.id:>8} {job.state:8} {(job.queue or '-'):12} {job.priority:>4} {job.attempts:>3} "
-                   f"{run_at:19} {job.name}{'  ' + error if error else ''}")
+                   f"{run_at:{width}} {job.name}{'  ' + error if error else ''}")
 
 
 @jobs.command("show")
@@ -188,13 +212,21 @@ def jobs_list(ctx: click.Context, which: str | None, queue: str | None, limit: i
 @click.pass_context
 def jobs_show(ctx: click.Context, job_id: int) -> None:
     """Every column of one job, with its full last error."""
-    _show(_store(console.config_from(ctx)).get(job_id))
+    config = console.config_from(ctx)
+    _show(_store(config).get(job_id), display.zone(config.display_timezone))
 
 
-def _show(job: Job) -> None:
+#: The columns of ``jobs show`` that hold times, shown in ``display_timezone``.
+TIMES = ("run_at", "locked_at", "failed_at", "created_at")
+
+
+def _show(job: Job, zone: tzinfo) -> None:
+    """Every column, ``-`` for one empty (no queue, not locked), as ``jobs list`` shows them."""
     for name in ("id", "state", "name", "queue", "priority", "attempts", "run_at", "locked_at", "locked_by",
                  "failed_at", "created_at", "handler"):
-        click.echo(f"{name:>10}: {getattr(job, name)}")
+        value = getattr(job, name)
+        shown = display.when(value, zone) if name in TIMES else "-" if value is None or value == "" else value
+        click.echo(f"{name:>10}: {shown}")
     if job.defect:
         click.echo(f"{'defect':>10}: {job.defect}")
     click.echo(f"{'last_error':>10}: {job.last_error or ''}")
@@ -230,7 +262,8 @@ def _supervise(ctx: click.Context, given: dict[str, Any], log_file: str) -> int:
     """Run the supervisor in this process; SIGHUP rereads the same file, environment and flags."""
     flags = cli_options.settings(ctx, given)
     config = console.config_from(ctx, **flags)
-    log.setup(config.log_level, filename=log_file, log_format=config.log_format, hostname=config.hostname)
+    log.setup(config.log_level, filename=log_file, log_format=config.log_format, hostname=config.hostname,
+              timezone_name=config.display_timezone)
     titles.supervisor(given.get("prefix"))
     return Supervisor(config, lambda: console.config_from(ctx, **flags)).run()
 

@@ -70,6 +70,7 @@ PID_DIGITS = 7  # Linux pid_max is at most 4194304
 NAME_LENGTH = 255  # locked_by and delayed_job_workers.name are VARCHAR(255), holding "host:pid"
 HOSTNAME = re.compile(r"[A-Za-z0-9_.-]+")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+DISPLAY_ZONES = ("utc", "local")  # see ``display``
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,7 @@ SETTINGS: dict[str, Setting] = {
     "log_file": Setting("daemon", str, "DJ_LOG_FILE"),
     "log_level": Setting("daemon", str, "DJ_LOG_LEVEL"),
     "log_format": Setting("daemon", str, "DJ_LOG_FORMAT"),
+    "display_timezone": Setting("daemon", str, "DJ_DISPLAY_TIMEZONE"),
     "metrics_port": Setting("metrics", int, "DJ_METRICS_PORT", Bounds(0, 65535)),
     "metrics_address": Setting("metrics", str, "DJ_METRICS_ADDRESS"),
     "metrics_textfile": Setting("metrics", str, "DJ_METRICS_TEXTFILE"),
@@ -206,6 +208,7 @@ class Config:
     log_file: str = ""
     log_level: str = "INFO"
     log_format: str = "text"
+    display_timezone: str = "utc"  # the zone of every time shown (logs, lists): utc or local
     metrics_port: int = 0
     metrics_address: str = "127.0.0.1"
     metrics_textfile: str = ""
@@ -364,6 +367,8 @@ def _relations(config: Config) -> list[tuple[bool, str]]:
         (isinstance(config.delay_jobs, bool) or callable(config.delay_jobs),
          f"delay_jobs must be true, false or a callable of the job, not {config.delay_jobs!r}"),
         (config.log_format in ("text", "json"), f"log_format must be text or json, not {config.log_format!r}"),
+        (config.display_timezone in DISPLAY_ZONES,
+         f"display_timezone must be {' or '.join(DISPLAY_ZONES)}, not {config.display_timezone!r}"),
         (config.log_level.upper() in LOG_LEVELS,
          f"log_level must be one of {', '.join(LOG_LEVELS)}, not {config.log_level!r}"),
     ]

@@ -8,6 +8,10 @@ names the very file stderr is (its ``device:inode``), as systemd documents.
 ``log_format = json`` is for log shippers: every line is an object with the
 time, level, logger, host, pid and message, plus the job's id, class, queue
 and attempt (and the run's duration) where the line is about a job.
+Times are in ``display_timezone`` and marked (``2026-12-07 04:10:00.123Z``, or
+the local offset), formatted with that zone rather than ``time.localtime``, so
+that a host application changing ``TZ`` mid-run (Django does, as its settings
+load) does not move the clock of the lines (see ``display``).
 Messages never contain a database password: URLs are logged masked.
 """
 from __future__ import annotations
@@ -17,20 +21,22 @@ import logging
 import os
 import socket
 import sys
-from datetime import datetime, timezone
+from datetime import datetime, timezone, tzinfo
 from typing import Any, TextIO
+
+from . import display
 
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per record; job fields come from ``extra={"job": job, "duration": s}``."""
 
-    def __init__(self, hostname: str) -> None:
+    def __init__(self, hostname: str, zone: tzinfo = timezone.utc) -> None:
         super().__init__()
-        self.hostname = hostname
+        self.hostname, self.zone = hostname, zone
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "time": datetime.fromtimestamp(record.created, self.zone).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             "host": self.hostname,
@@ -46,6 +52,17 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["traceback"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    """Human-readable lines whose time is in one fixed zone, marked (never ``time.localtime``)."""
+
+    def __init__(self, fmt: str, zone: tzinfo = timezone.utc) -> None:
+        super().__init__(fmt)
+        self.zone = zone
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802 (logging's name)
+        return display.when(datetime.fromtimestamp(record.created, self.zone), self.zone, milliseconds=True)
 
 
 class JournalFormatter(logging.Formatter):
@@ -78,14 +95,16 @@ def to_journald(stream: TextIO) -> bool:
 
 
 def setup(level: str = "INFO", stream: TextIO | None = None, filename: str = "", log_format: str = "text",
-          hostname: str = "") -> None:
-    """Send our loggers to ``filename`` or ``stream`` (stderr) at ``level``, as text or JSON lines."""
+          hostname: str = "", timezone_name: str = "utc") -> None:
+    """Send our loggers to ``filename`` or ``stream`` (stderr) at ``level``, as text or JSON lines,
+    their times in the ``display_timezone`` named (``utc`` or ``local``)."""
     handler: logging.Handler = (logging.FileHandler(filename, encoding="utf-8") if filename
                                 else logging.StreamHandler(stream or sys.stderr))
     journald = not filename and to_journald(stream or sys.stderr)
     fmt = "%(levelname)s [%(process)d] %(name)s: %(message)s"
-    formatter = (JsonFormatter(hostname or socket.gethostname()) if log_format == "json"
-                 else logging.Formatter(fmt if journald else "%(asctime)s " + fmt))
+    zone = display.zone(timezone_name)
+    formatter = (JsonFormatter(hostname or socket.gethostname(), zone) if log_format == "json"
+                 else TextFormatter(fmt if journald else "%(asctime)s " + fmt, zone))
     handler.setFormatter(JournalFormatter(formatter) if journald else formatter)
     root = logging.getLogger("dj_daemon")
     for old in list(root.handlers):

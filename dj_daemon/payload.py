@@ -35,6 +35,11 @@ from .config import INT32
 from .errors import DeserializationError, EnqueueError
 
 OBJECT_KEY = "__dj_object__"
+#: A perform-object's class may name, in this class attribute, the attribute holding the job's
+#: display name (the Django runner's ``"task"``, ``mysite.tasks:send_mail``); its handler then
+#: says so under ``DISPLAY_KEY``, and ``name_of`` shows that name instead of ``Class#method``.
+DISPLAY_ATTRIBUTE = "display_attribute"
+DISPLAY_KEY = "display"
 RECORD_KEY = records.RECORD_KEY
 #: What a handler's ``"options"`` object may hold.
 OPTIONS = ("max_attempts",)
@@ -170,6 +175,9 @@ def encode_method(receiver: Any, method: str, args: tuple, kwargs: dict, allowed
     else:
         encoded = {OBJECT_KEY: _allowed_path(path_of(type(receiver)), allowed),
                    "attrs": encode_value(dict(vars(receiver)), allowed)}
+        shown_by = getattr(type(receiver), DISPLAY_ATTRIBUTE, None)
+        if isinstance(shown_by, str):
+            encoded[DISPLAY_KEY] = shown_by
     return _encoded({"receiver": encoded, "method": method,
                      "args": encode_value(list(args), allowed), "kwargs": encode_value(kwargs, allowed)}, options)
 
@@ -242,12 +250,28 @@ def _encoded(data: dict, options: dict[str, Any] | None = None) -> Encoded:
 
 
 def name_of(data: Mapping[str, Any]) -> str:
-    """The display name of a decoded handler: its target, or its receiver's class and method."""
+    """The display name of a decoded handler: its target; else the text in the receiver's attribute
+    its handler names under ``DISPLAY_KEY`` (the task a Django ``TaskRun`` runs); else its
+    receiver's class and method. Cheap: nothing is imported."""
     if "target" in data:
         return str(data["target"])
     receiver = data["receiver"]
+    shown = _declared_name(receiver)
+    if shown:
+        return shown
     owner = receiver.get(OBJECT_KEY) or receiver[RECORD_KEY]
     return f"{owner}#{data['method']}"
+
+
+def _declared_name(receiver: Mapping[str, Any]) -> str:
+    """The text of the attribute a receiver declares as its name; empty when there is none, or
+    when the handler holds something else there (a hand-written row's, say)."""
+    attribute = receiver.get(DISPLAY_KEY)
+    attrs = receiver.get("attrs")
+    if not isinstance(attribute, str) or not isinstance(attrs, dict):
+        return ""
+    shown = attrs.get(attribute)
+    return shown if isinstance(shown, str) else ""
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
-from . import journal, payload, titles
+from . import display, journal, payload, titles
 from .config import Config
 from .errors import DatabaseError, DefectiveJob, DeserializationError, JobTimeout, WorkerError, WorkerInterrupted
 from .job import Job, performing
@@ -50,10 +50,20 @@ MAX_ERROR_CHARS = 8000
 
 @dataclass
 class Stats:
-    """What a worker did: jobs that succeeded and jobs that failed (retried or given up)."""
+    """What a worker did: runs that succeeded and runs that failed (retried or given up)."""
 
     succeeded: int = 0
     failed: int = 0
+    #: The ids of the jobs whose last run here failed, when kept (``work`` and ``workoff`` report
+    #: them: a job retried five times is one failed job); None in a daemon's worker, where the set
+    #: would only grow.
+    failing: set[int] | None = None
+
+    def failed_run(self, job_id: int) -> None:
+        """Count a failed run of job ``job_id`` (and the job, when the ids are kept)."""
+        self.failed += 1
+        if self.failing is not None:
+            self.failing.add(job_id)
 
     @property
     def total(self) -> int:
@@ -85,8 +95,9 @@ class Worker:
     def __init__(self, config: Config, store: Store, name: str | None = None, *,
                  channel: int | None = None, wake_fd: int | None = None, parent_pid: int | None = None,
                  metrics: Metrics | None = None, journal: Journal | None = None,
-                 patience: float | None = None) -> None:
-        """``patience``: seconds to wait out a database outage before giving up (None: for ever)."""
+                 patience: float | None = None, stats: Stats | None = None) -> None:
+        """``patience``: seconds to wait out a database outage before giving up (None: for ever);
+        ``stats``: where to count, when the caller reads more than the counts (``Stats.failing``)."""
         if threading.current_thread() is not threading.main_thread():
             raise WorkerError("Worker must run in the main thread: the max_run_time deadline (SIGALRM) and "
                               "the stop signals only reach that thread")
@@ -109,7 +120,7 @@ class Worker:
         self._db_down_since: float | None = None
         self._unsure = False  # the last reservation failed: it may have locked jobs all the same
         self.filters = filters_from(config)
-        self.stats = Stats()
+        self.stats = stats or Stats()
         self.stopping = False
         self._in_job = False
         self._pid = os.getpid()
@@ -424,6 +435,8 @@ class Worker:
             # a job whose class asks it is never run again after its host is lost (see ``journal``)
             self._flush()
         self.stats.succeeded += 1
+        if self.stats.failing:
+            self.stats.failing.discard(job.id)
         seconds = time.monotonic() - started
         self.metrics.performed(job.queue, call.name, seconds)
         if log.isEnabledFor(logging.INFO):
@@ -476,10 +489,11 @@ class Worker:
         except ScheduleError as bad:  # the job's own schedule is broken: fail it, saying why first
             return self._fail_for_good(job, owner, name, started, f"{bad}\n{error}")
         self._record(lambda: self.store.reschedule(job, attempts, error, run_at))
-        self.stats.failed += 1
+        self.stats.failed_run(job.id)
         seconds = time.monotonic() - started
         self.metrics.failed(job.queue, name, seconds, retrying=True)
-        log.warning("job failed, retry at %s %s in %.3fs: %s: %s", f"{run_at:%Y-%m-%d %H:%M:%S}", job.log_context(),
+        log.warning("job failed, retry at %s %s in %.3fs: %s: %s",
+                    display.when(run_at, display.zone(self.config.display_timezone)), job.log_context(),
                     seconds, type(exc).__name__, exc, extra={"job": job, "duration": seconds})
 
     def _fail_for_good(self, job: Job, owner: Any, name: str, started: float, error: str) -> None:
@@ -503,7 +517,7 @@ class Worker:
                 self._record(lambda: self.store.give_up(job, note))
             else:
                 self._record(lambda: self.store.reschedule(job, job.attempts + 1, error, None))
-            self.stats.failed += 1
+            self.stats.failed_run(job.id)
             self.metrics.failed(job.queue, name, time.monotonic() - started, retrying=False)
             hook(owner, "failure", job)
         if "failure" in LIFECYCLE.hooked:

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import math
 import shlex
+from datetime import tzinfo
 
 import click
 
-from dj_daemon import console, sentinels
+from dj_daemon import console, display, sentinels
 from dj_daemon.config import Config
 from dj_daemon.job import utcnow
 from dj_daemon.store import Store, open_store
@@ -31,6 +32,11 @@ def _setup(ctx: click.Context, writes_sentinels: bool = False) -> tuple[Config, 
     return config, open_store(config)
 
 
+def _zone(config: Config) -> tzinfo:
+    """The zone times are shown in (``display_timezone``)."""
+    return display.zone(config.display_timezone)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @console.config_option
 def cli(config_path: str | None) -> None:
@@ -47,7 +53,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
     """
     config, store = _setup(ctx)
     snapshot = ops.status(store, config)
-    click.echo(report.to_json(snapshot) if as_json else report.status_text(snapshot))
+    click.echo(report.to_json(snapshot) if as_json else report.status_text(snapshot, _zone(config)))
     ctx.exit(ops.exit_code(snapshot))
 
 
@@ -69,10 +75,16 @@ def drain(ctx: click.Context, wait: bool, timeout: float | None, hold_only: bool
     doing = "holding submissions on" if hold_only else "draining"
     click.echo(f"{doing} {config.hostname}: " + (", ".join(drained.written) + " written" if drained.written
                                                   else "sentinel files were already present"))
-    gates = (Gate.HOLD,) if hold_only else None
-    if wait and not ops.wait_drained(store, config, timeout,
-                                     lambda running: click.echo(report.drain_progress(running, utcnow())),
-                                     gates=gates):
+    if not wait:
+        return
+    stdout = click.get_text_stream("stdout")
+    line = report.LiveLine(stdout, stdout.isatty())
+    try:
+        done = ops.wait_drained(store, config, timeout, lambda running: line.show(running, utcnow()),
+                                gates=(Gate.HOLD,) if hold_only else None)
+    finally:
+        line.end()  # Ctrl-C or the timeout's error start on a line of their own
+    if not done:
         raise click.ClickException(f"still running after {timeout:g}s; the sentinel files stay in place")
 
 
@@ -88,7 +100,7 @@ def restart(ctx: click.Context, hosts: tuple[str, ...]) -> None:
     for row in result.reenqueued:
         click.echo(f"re-enqueued {row['id']} {row['job_class']} {row['identifier']} (was {row['state']} on "
                    f"{row['hostname'] or '-'}) as job {row['delayed_job_id']}")
-    click.echo(f"{len(result.reenqueued)} job(s) re-enqueued"
+    click.echo(f"{display.count(len(result.reenqueued), 'job')} re-enqueued"
                + (f", {result.moved} at the back of their strand (a newer job of it runs)" if result.moved else "")
                + (f", {result.skipped} already taken by another restart" if result.skipped else ""))
 
@@ -110,7 +122,7 @@ def list_jobs(ctx: click.Context, state: str | None, identifier: str | None, job
     flags = [("--state", state), ("--identifier", identifier), ("--class", job_class), ("--host", host),
              ("--limit", None if limit == ops.PAGE else str(limit))]
     again = " ".join([PROG, "list"] + [f"{flag} {shlex.quote(value)}" for flag, value in flags if value])
-    click.echo(report.page_text(page, again))
+    click.echo(report.page_text(page, again, _zone(config)))
 
 
 @cli.command()
@@ -119,7 +131,7 @@ def list_jobs(ctx: click.Context, state: str | None, identifier: str | None, job
 def show(ctx: click.Context, state_id: int) -> None:
     """One tracked job: its row, its work-queue row, its payload and its history of states."""
     config, store = _setup(ctx)
-    click.echo(report.detail_text(ops.show(store, config, state_id)))
+    click.echo(report.detail_text(ops.show(store, config, state_id), _zone(config)))
 
 
 @cli.command()
@@ -149,7 +161,7 @@ def reset_stalled(ctx: click.Context) -> None:
     moved = ops.reset_stalled(store, config)
     for row in moved:
         click.echo(f"{row['id']} {row['job_class']} {row['identifier']} -> error: {row['reason']}")
-    click.echo(f"{len(moved)} stalled job(s) reset")
+    click.echo(f"{display.count(len(moved), 'stalled job')} reset")
 
 
 @cli.command()

@@ -6,6 +6,7 @@ this host's sentinel files, as ``long_jobs`` does there.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from typing import Any
 from flask import Flask, current_app, render_template
 from werkzeug.exceptions import HTTPException
 
+from dj_daemon import display
 from dj_daemon.config import Config
 from dj_daemon.errors import ConfigError, DatabaseError, DJError, UnknownJobError
 from dj_daemon.store import Store, open_store
@@ -51,8 +53,9 @@ def create_app(config: Config, store: Store | None = None, secret_key: bytes | N
     store = store or open_store(config)
     app.extensions["long_jobs"] = Site(config, store, access.Access.from_config(config), SlowCounts(store))
     app.before_request(lambda: site().access.check_request())
+    shown_time = functools.partial(display.when, shown_in=display.zone(config.display_timezone))
     app.context_processor(lambda: {"csrf_token": access.csrf_token, "site": site(),
-                                   "read_only": site().access.read_only})
+                                   "read_only": site().access.read_only, "shown_time": shown_time})
     views.register(app)
     actions.register(app)
     app.register_error_handler(HTTPException, _http_error)
@@ -89,7 +92,8 @@ def serve(config: Config, bind: str | None = None, threads: int = 4) -> None:
     from dj_daemon import log as logs
 
     host, port = parse_bind(bind or config.web_bind)
-    logs.setup(config.log_level, filename=config.log_file, log_format=config.log_format, hostname=config.hostname)
+    logs.setup(config.log_level, filename=config.log_file, log_format=config.log_format, hostname=config.hostname,
+               timezone_name=config.display_timezone)
     for name in ("long_jobs", "waitress"):  # the action log and the server's, with the daemon's format
         logging.getLogger(name).handlers = logging.getLogger("dj_daemon").handlers
         logging.getLogger(name).setLevel(config.log_level.upper())

@@ -40,6 +40,7 @@ def test_failed_job_is_listed_shown_and_retried(config, store, subprocess_env, t
     job_id = Queue(config, store).enqueue(jobs.always_fails, side)
     result = dj(env, "workoff")
     assert result.returncode == 1 and result.stdout.startswith("0 jobs completed at ")
+    assert result.stdout.endswith(" j/s, 1 failed (3 failed runs)\n"), result.stdout  # one job, run three times
     failed = store.get(job_id)
     assert (failed.attempts, failed.failed_at is not None) == (3, True)
     assert "ValueError: this job always fails" in failed.last_error
@@ -61,7 +62,7 @@ def test_workoff_reports_rate_and_clear_deletes(config, store, subprocess_env, t
     assert result.returncode == 0 and result.stdout.startswith("3 jobs completed at ") and " j/s" in result.stdout
     queue.enqueue(jobs.noop, queue="a")
     queue.enqueue(jobs.noop, queue="b")
-    assert dj(subprocess_env, "clear", "--queue", "a").stdout.strip() == "deleted 1 jobs"
+    assert dj(subprocess_env, "clear", "--queue", "a", "--yes").stdout.strip() == "deleted 1 job"
     assert dj(subprocess_env, "jobs", "delete", str(store.jobs()[0].id)).returncode == 0
     assert store.jobs() == []
 

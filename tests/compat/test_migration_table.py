@@ -306,7 +306,7 @@ COMMANDS: dict[str, list[str] | tuple[str, ...]] = {  # a list works; a tuple is
     "--version": ["--version"],
     "rake jobs:work": ["work", "--queues", "mail"],
     "rake jobs:workoff": ["workoff"],
-    "rake jobs:clear": ["clear", "--queue", "mail"],
+    "rake jobs:clear": ["clear", "--queue", "mail", "--yes"],
     "rails generate delayed_job:active_record": ["db", "init"],
 }
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from dj_daemon import sentinels
+from dj_daemon.display import count
 from dj_daemon.worker import Worker
 from long_jobs import ops
 from tests import jobs
@@ -38,7 +39,7 @@ def drain_wait(site: Site, match: re.Match[str]) -> None:
     assert drain.wait(30) == 0, output.read_text()
     lines = output.read_text().splitlines()
     assert lines[0] == f"draining {site.config.hostname}: defer_jobs.txt, hold-submissions.txt written"
-    assert lines[1].startswith(f"waiting: {len(ran)} tracked job(s) running on this host: ")
+    assert lines[1].startswith(f"waiting: {count(len(ran), 'tracked job')} running on this host: ")
     assert lines[-1] == "drained: no tracked job runs on this host"
     for identifier in copies:
         site.wait_state(identifier, "completed" if str(identifier) in ran else "deferred")
@@ -79,7 +80,7 @@ def restart(site: Site, match: re.Match[str]) -> None:
               or (row["state"] == "rejected_shutting_down" and row["hostname"] == site.config.hostname)]
     out = site.sh(match.string).stdout
     assert out.startswith("removed: defer_jobs.txt, hold-submissions.txt\n")
-    assert out.endswith(f"\n{len(parked)} job(s) re-enqueued\n"), out
+    assert out.endswith(f"\n{count(len(parked), 'job')} re-enqueued\n"), out
     assert {row["state"] for row in site.store.tracked(limit=None) if row["id"] in [r["id"] for r in parked]} \
         <= {"enqueued", "running", "completed"}
     for identifier in (copy, submission):
@@ -114,7 +115,7 @@ def reset_stalled(site: Site, match: re.Match[str]) -> None:
     assert ops.exit_code(ops.status(site.store, site.config)) == ops.EXIT_TROUBLE
     out = site.sh(match.string).stdout
     assert re.match(rf"\d+ tests\.jobs:tracked_until_flag {identifier} -> error: worker testhost:\d+ is dead: pid \d+ ",
-                    out) and out.endswith("\n1 stalled job(s) reset\n"), out
+                    out) and out.endswith("\n1 stalled job reset\n"), out
     assert site.tracked(identifier)["state"] == "error"
     assert site.tracked(identifier)["last_error"].startswith("stalled: worker testhost:")
     flag.touch()
@@ -307,7 +308,7 @@ def restart_other_host(site: Site, match: re.Match[str]) -> None:
         assert site.tracked(parked[hostname])["state"] == "rejected_shutting_down"
     moving = [row for row in site.store.tracked(limit=None) if row["state"] in ("deferred", "rejected_shutting_down")]
     out = site.sh(fill(match.string, OLDHOST="oldhost")).stdout
-    assert out.endswith(f"\n{len(moving)} job(s) re-enqueued\n"), out
+    assert out.endswith(f"\n{count(len(moving), 'job')} re-enqueued\n"), out
     moved, own = site.tracked(parked["oldhost"]), site.tracked(parked[site.config.hostname])
     assert (moved["state"], moved["hostname"]) == ("enqueued", site.config.hostname)
     assert own["state"] == "enqueued"

@@ -148,7 +148,7 @@ CASES = [
     Case("corrupt_handler_fails_for_good_and_worker_goes_on", ["workoff"], 1,
          stdout=("2 jobs completed", "4 failed"), prepare=corrupt_handlers, check=corrupt_failed_for_good,
          dialects=BOTH),
-    Case("handler_outside_allowlist_fails_unimported", ["workoff"], 1, stdout=("1 jobs completed", "3 failed"),
+    Case("handler_outside_allowlist_fails_unimported", ["workoff"], 1, stdout=("1 job completed", "3 failed"),
          env={"DJ_ALLOWED_MODULES": STRICT}, prepare=disallowed_handlers, check=disallowed_failed_unimported,
          dialects=BOTH),
     Case("enqueue_outside_allowlist", ["enqueue", "tests.side_effect_module:run"], 2,
@@ -177,7 +177,7 @@ CASES = [
     Case("run_n_abc", ["run", "-n", "abc"], 2, error=("'-n' / '--workers'", "'abc' is not a valid integer")),
     Case("run_at_far_past_runs_first", ["workoff"], 0, stdout=("5 jobs completed", "0 failed"),
          prepare=past_and_present, check=past_runs_first, dialects=BOTH),
-    Case("run_at_year_9999_stored_not_run", ["workoff"], 0, stdout=("1 jobs completed", "0 failed"),
+    Case("run_at_year_9999_stored_not_run", ["workoff"], 0, stdout=("1 job completed", "0 failed"),
          prepare=far_future, check=future_stored_not_run, dialects=BOTH),
 ]
 

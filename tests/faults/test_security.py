@@ -79,7 +79,7 @@ def test_allow_list_is_enforced_when_the_job_runs(config, store, subprocess_env,
     ledger = Ledger.read(side)
     report_figure("allow_list_at_run_time", dialect_of(store), 1, ledger.performed(["allowed"]), 0,
                   len(ledger.lost(["allowed"])), None, refused_jobs=1, imported=trace.exists())
-    assert result.returncode == 1 and "1 jobs completed" in result.stdout and "1 failed" in result.stdout
+    assert result.returncode == 1 and "1 job completed" in result.stdout and "1 failed" in result.stdout
     assert not trace.exists(), "tests.side_effect_module was imported by the worker"
     job = store.get(refused)
     assert job.failed_at is not None and job.attempts == 1 and job.locked_by is None

@@ -42,7 +42,7 @@ def test_restart_puts_parked_jobs_back_before_the_newer_jobs_of_their_strand(
     queue.enqueue(copy_step, side, 8, 2)
     restarted = long_jobs(subprocess_env, "restart")
     assert restarted.returncode == 0, restarted.stderr
-    assert restarted.stdout.strip().splitlines()[-1] == "3 job(s) re-enqueued"
+    assert restarted.stdout.strip().splitlines()[-1] == "3 jobs re-enqueued"
     start_daemon("-n", "2")
     wait_for(lambda: len(jobs.runs(side)) == 14, what="seven steps")
     assert steps_of(side, 7) == expected(7, range(1, 6))
@@ -56,7 +56,7 @@ def test_restart_puts_parked_jobs_back_before_the_newer_jobs_of_their_strand(
         queue.enqueue(copy_step, side, 7, step)
     wait_for(lambda: store.tracked_counts()["deferred"] == 3, what="three steps parked")
     restarted = long_jobs(subprocess_env, "restart")
-    assert restarted.returncode == 0 and "3 job(s) re-enqueued" in restarted.stdout, restarted.stderr
+    assert restarted.returncode == 0 and "3 jobs re-enqueued" in restarted.stdout, restarted.stderr
     wait_for(lambda: len(jobs.runs(side)) == 20, what="the parked steps run")
     assert steps_of(side, 7) == expected(7, range(1, 9))
     wait_for(lambda: set(store.tracked_counts().items()) >= {("completed", 10), ("enqueued", 0)},

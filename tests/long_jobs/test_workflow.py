@@ -49,7 +49,7 @@ def test_drain_wait_then_restart_runs_everything_once(config, store, sentinel_di
     status = long_jobs(subprocess_env, "status")
     assert status.returncode == 3 and "DRAINING: defer_jobs.txt since" in status.stdout
     restarted = long_jobs(subprocess_env, "restart")
-    assert restarted.returncode == 0 and f"{100 - len(started)} job(s) re-enqueued" in restarted.stdout
+    assert restarted.returncode == 0 and f"{100 - len(started)} jobs re-enqueued" in restarted.stdout
     wait_for(lambda: len([r for r in jobs.runs(side) if r.startswith("end-")]) == 100, timeout=60,
              what="all 100 done")
     assert set(Counter(jobs.runs(side)).values()) == {1}  # each ran exactly once
@@ -103,7 +103,7 @@ def test_stalled_after_the_whole_daemon_dies(config, store, sentinel_dir, start_
     assert sorted(r["identifier"] for r in snapshot["stalled"]) == ["1", "2"]
     assert all(" is dead: pid " in r["reason"] for r in snapshot["stalled"])  # this host knows at once
     reset = long_jobs(lj_env, "reset-stalled")
-    assert reset.returncode == 0 and "2 stalled job(s) reset" in reset.stdout
+    assert reset.returncode == 0 and "2 stalled jobs reset" in reset.stdout
     errored = store.tracked(state="error")
     assert len(errored) == 2 and all(r["last_error"].startswith("stalled: worker testhost:") for r in errored)
     assert store.jobs() == []

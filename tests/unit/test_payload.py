@@ -219,3 +219,47 @@ def test_string_target_is_checked_not_imported(tmp_path, monkeypatch) -> None:
     encoded = payload.encode_call("tests.side_effect_module:run", (1,), {}, ("tests",))
     assert json.loads(encoded.handler)["target"] == encoded.name == "tests.side_effect_module:run"
     assert not trace.exists()
+
+
+class Named:
+    """A perform-object that names its job after what it runs, as the Django runner does."""
+
+    display_attribute = "task"
+
+    def __init__(self, task: str) -> None:
+        self.task = task
+
+    def perform(self) -> None:
+        pass
+
+
+def test_a_receiver_declaring_its_display_attribute_is_shown_by_it() -> None:
+    """Logs, metrics and ``jobs list`` show ``mysite.tasks:send_mail``, not ``...Named#perform``."""
+    from dj_daemon.job import display_name
+
+    encoded = payload.encode_method(Named("mysite.tasks:send_mail"), "perform", (), {}, ALLOWED)
+    assert json.loads(encoded.handler)["receiver"]["display"] == "task"
+    assert encoded.name == display_name(encoded.handler) == "mysite.tasks:send_mail"
+    assert payload.decode(encoded.handler, ALLOWED, no_records).name == "mysite.tasks:send_mail"
+
+
+@pytest.mark.parametrize("receiver", [
+    {"__dj_object__": "tests.unit.test_payload:Named", "attrs": {"task": 7}, "display": "task"},
+    {"__dj_object__": "tests.unit.test_payload:Named", "attrs": {}, "display": "task"},
+    {"__dj_object__": "tests.unit.test_payload:Named", "attrs": {"task": "a:b"}, "display": ["task"]},
+    {"__dj_object__": "tests.unit.test_payload:Named", "attrs": "task", "display": "task"},
+    {"__dj_object__": "tests.unit.test_payload:Named", "attrs": {"task": ""}, "display": "task"},
+], ids=["not-text", "missing", "odd-declaration", "attrs-not-object", "empty"])
+def test_a_malformed_declared_name_falls_back_to_class_and_method(receiver) -> None:
+    """A hand-written or damaged handler never makes naming raise: the usual name is shown."""
+    assert payload.name_of({"receiver": receiver, "method": "perform"}) == "tests.unit.test_payload:Named#perform"
+
+
+@settings(max_examples=200, deadline=None)
+@given(json_values, json_values)
+def test_naming_arbitrary_receivers_never_raises_past_display_name(attrs, declared) -> None:
+    from dj_daemon.job import display_name
+
+    handler = json.dumps({"receiver": {"__dj_object__": "x:Y", "attrs": attrs, "display": declared},
+                          "method": "perform"})
+    assert isinstance(display_name(handler), str)

@@ -50,6 +50,6 @@ def test_a_page_line_and_the_command_for_the_next_page() -> None:
     header, line, more = text.splitlines()
     assert header.split()[:6] == ["id", "state", "class", "identifier", "host", "attempts"]
     assert line.split()[:6] == ["12", "retrying", "app.jobs:copy", "7", "h1", "6/25"]
-    assert line.endswith("y...") and len(line.split(" 03:00:00 ")[1]) == report.ERROR_WIDTH
+    assert line.endswith("y...") and len(line.split(" 03:00:00Z ")[1]) == report.ERROR_WIDTH
     assert more == "more: long_jobs list --limit 1 --before 12"
     assert report.page_text(TrackedPage([], None, 50), "x").splitlines()[1:] == ["  no tracked job"]

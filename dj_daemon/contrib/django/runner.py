@@ -42,7 +42,11 @@ class TaskRun:
     ids of deleted rows; ``using`` holds the ``Task.using()`` arguments that
     rebuild the task as it was enqueued. ``max_attempts`` and ``backoff``, when
     the backend sets them, are the retry policy the worker reads.
+    The job shows under its task's path (``mysite.tasks:send_mail``) in
+    ``delayed_job jobs list``, logs and metric labels (``payload.DISPLAY_ATTRIBUTE``).
     """
+
+    display_attribute = "task"
 
     def __init__(self, task: str, token: str, using: dict[str, Any], **policy: Any) -> None:
         self.task, self.token, self.using = task, token, using
