@@ -13,7 +13,7 @@ from dj_daemon.job import utcnow
 from dj_daemon.schema import delayed_jobs as dj
 from dj_daemon.store import Counts, Depths, Filters, Store
 from dj_daemon.job import NewJob
-from tests.store.test_stored_rows import heap, new, rows_read, stored
+from tests.store.test_stored_rows import fresh_statistics, heap, new, rows_read, stored
 
 
 def queued(queue: str, priority: int, run_at: datetime) -> NewJob:
@@ -106,6 +106,24 @@ def test_counts_read_a_bounded_few_rows(heaped: Store) -> None:
         assert rows_read(heaped, conn, lambda: depths.append(counting.queue_depths(conn, due, utcnow(), CAP))
                          ) < bound // 4
         assert depths[0] == {"": (3, depths[0][""][1])} and not depths[0].at_least
+
+
+def test_a_few_failed_among_many_later_rows_are_counted_exactly_reading_few(store: Store) -> None:
+    """The usual table: many rows for later at one priority, and a few failed: the failed ones are
+    counted exactly, reading about them alone (MariaDB: their range of ``ix_delayed_jobs_due``,
+    12 reads; elsewhere the partial ``ix_delayed_jobs_failed``)."""
+    from dj_daemon.store import counting
+
+    stored(store, MANY, utcnow() + timedelta(days=1), priorities=1)
+    stored(store, 5, utcnow() - timedelta(days=1), failed=True, priorities=1)
+    fresh_statistics(store)
+    listed = store.engine.dialect.name == "mysql"
+    with store.engine.begin() as conn:
+        query = counting._capped(counting._listed(conn, True)) if listed else counting.FAILED
+        found: list[int] = []
+        assert rows_read(store, conn, lambda: found.append(conn.execute(query, {"limit": CAP + 1}).scalar_one())
+                         ) < 100 and found == [5]
+    assert store.counts(cap=CAP) == {"waiting": CAP, "running": 0, "failed": 5}
 
 
 def test_the_bound_would_catch_a_full_count(heaped: Store) -> None:

@@ -195,6 +195,12 @@ def heap(store: Store, many: int) -> Store:
     fresh (SQLite's are left out, as in a database nobody ran ``ANALYZE`` on)."""
     stored(store, many, utcnow() + timedelta(days=1))
     stored(store, many, utcnow() - timedelta(days=1), failed=True)
+    return fresh_statistics(store)
+
+
+def fresh_statistics(store: Store) -> Store:
+    """The servers' statistics made fresh, as their autovacuum or persistent statistics keep them;
+    SQLite's left out, as in a database nobody ran ``ANALYZE`` on."""
     analyze = {"mysql": "ANALYZE TABLE delayed_jobs", "postgresql": "ANALYZE delayed_jobs"}
     if store.engine.dialect.name in analyze:
         with store.engine.begin() as conn:
