@@ -77,6 +77,8 @@ def _stored_rows(stored: dict[str, dict[str, Any]], path: Path) -> Path:
         if bound is not None:
             ax.axhline(bound, color="red", linestyle=":", linewidth=1, label=f"bound {bound:g} ms")
         ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(plt.FormatStrFormatter("%g"))  # 0.5, 20: not 5 x 10^-1
+        ax.yaxis.set_minor_formatter(plt.NullFormatter())
         ax.set_title(label)
         ax.set_ylabel("ms (median)")
         ax.grid(True, which="both", alpha=0.3)
