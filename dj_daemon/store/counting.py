@@ -4,9 +4,10 @@ then "at least" that many, saying so.
 ``Store.counts`` (waiting, running, failed: ``long_jobs status``, ``delayed_job check``, the
 web page) and ``Store.queue_depths`` (due and waiting by queue: STATUS=, the metrics, the web
 page) read index ranges with a ``LIMIT`` of the cap and one more, so a count stops there:
-- not failed: ``ix_delayed_jobs_due`` (SQLite and PostgreSQL: its partial index holds exactly
-  these rows, read index-only; MariaDB: one range ``priority = p AND failed_at IS NULL`` per
-  stored priority, listed in the same transaction by a loose index scan);
+- not failed: ``ix_delayed_jobs_due`` in its order (SQLite and PostgreSQL: its partial index
+  holds exactly these rows; PostgreSQL reads a table of a few times the cap whole instead, as
+  cheap; MariaDB: one range ``priority = p AND failed_at IS NULL`` per stored priority, listed
+  in the same transaction by a loose index scan, index-only);
 - failed: ``ix_delayed_jobs_failed`` (a partial index, written only when a job fails for good)
   on SQLite and PostgreSQL; on MariaDB, which has no partial index, the ranges ``priority = p
   AND failed_at IS NOT NULL`` of ``ix_delayed_jobs_due``;
