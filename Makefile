@@ -4,6 +4,7 @@ PYTHON ?= $(shell sh scripts/pick-python.sh)
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.bench-installed
 
 .PHONY: install demo test bench reliability clean
 
@@ -15,13 +16,18 @@ $(STAMP): setup.cfg pyproject.toml
 
 install: $(STAMP)
 
+# the bench draws its figures with matplotlib: the `bench` extra, on top of the test set-up
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[bench]'
+	touch $(BENCH_STAMP)
+
 demo: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash demo/run.sh
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: $(STAMP)
+bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 reliability: $(STAMP)

@@ -11,8 +11,12 @@ c. pickup latency of an idle daemon, and its query rate on MariaDB;
 d. backlog: drain throughput with 1,000,000 jobs queued against 10,000, and
    the EXPLAIN of the reservation query (MariaDB only);
 e. a worker's resident memory after many jobs;
-f. the ceiling: the same drain by a minimal raw-SQL loop.
+f. the ceiling: the same drain by a minimal raw-SQL loop;
+g. stored rows: poll, reservation, counts, ``long_jobs status`` and pickup with 0, 100k
+   and 1M rows for tomorrow, 1M failed, and 1M of each (``stored_rows``).
 
-It prints a table with the targets and writes ``bench/results/latest.json``.
+The drain runs at ``-n 1/2/4/8``. It prints a table with the targets, writes
+``bench/results/latest.json``, and draws the stored-row scaling and the drain
+curve as PNG charts beside it (``charts``; matplotlib, the ``bench`` extra).
 See ``docs/performance.md``.
 """

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from sqlalchemy import create_engine, text
 
-from . import report, sections, stored_rows, web
+from . import charts, report, sections, stored_rows, web
 from .backends import MYSQL_SERVER, Backend, MariaDB, PostgreSQL, SQLite
 from .daemon import ROOT
 
@@ -29,6 +29,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--backends", default="sqlite,mariadb")
     parser.add_argument("--runs", type=int, help="runs per figure (median taken; at least 3 by default)")
     parser.add_argument("--drain-jobs", type=int, dest="drain_jobs")
+    parser.add_argument("--drain-workers", dest="drain_workers", type=lambda text: tuple(int(n) for n in text.split(",")),
+                        help="drain section: comma-separated worker counts of the curve (default 1,2,4,8)")
     parser.add_argument("--drain-cap", type=float, dest="drain_cap",
                         help="seconds after which a drain run stops and reports jobs done / time")
     parser.add_argument("--enqueue-jobs", type=int, dest="enqueue_jobs")
@@ -57,7 +59,8 @@ def mariadb_version() -> str | None:
 def main(argv: list[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
     plan = sections.Plan.make(args.quick, runs=args.runs, drain_jobs=args.drain_jobs, drain_cap=args.drain_cap,
-                              enqueue_jobs=args.enqueue_jobs, stored_rows=args.stored_rows)
+                              enqueue_jobs=args.enqueue_jobs, stored_rows=args.stored_rows,
+                              drain_workers=args.drain_workers)
     only = [s for s in args.only.split(",") if s]
     version = mariadb_version()
     backends = [b for b in args.backends.split(",") if b and (b != "mariadb" or version)]
@@ -114,8 +117,14 @@ def main(argv: list[str] | None = None) -> int:
     if capped:
         print(f"\nsome runs hit their time cap (rate = jobs done / time): {', '.join(capped)}")
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        out["charts"] = [str(path) for path in charts.draw(out["results"], Path(args.output))]
+    except charts.ChartError as exc:
+        print(f"\nERROR drawing the charts: {exc}", file=sys.stderr)
+        out["errors"].append({"backend": "", "section": "charts", "error": str(exc)})
     Path(args.output).write_text(json.dumps(out, indent=2, default=str) + "\n")
-    print(f"\n{out['machine']['bench_seconds']:.0f}s; results in {args.output}")
+    print(f"\n{out['machine']['bench_seconds']:.0f}s; results in {args.output}"
+          + "".join(f"\nchart: {path}" for path in out.get("charts", [])))
     return 1 if out["errors"] else 0
 
 

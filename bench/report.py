@@ -59,6 +59,7 @@ ROWS: list[tuple[str, str, tuple[str, ...], str, Any, tuple[str, ...]]] = [
     ("drain -n 1", "jobs/s", ("drain", "n1", "jobs_per_s"), "", None, ()),
     ("drain -n 2", "jobs/s", ("drain", "n2", "jobs_per_s"), ">= 5,000", lambda v: v >= 5_000, ("sqlite", "mariadb")),
     ("drain -n 4", "jobs/s", ("drain", "n4", "jobs_per_s"), "", None, ()),
+    ("drain -n 8", "jobs/s", ("drain", "n8", "jobs_per_s"), "", None, ()),
     ("raw ceiling (2 procs, batches of 50)", "jobs/s", ("ceiling", "jobs_per_s"), "", None, ()),
     ("drain -n 2 / ceiling", "%", ("drain_vs_ceiling",), ">= 60% (MariaDB)", lambda v: v >= 0.6, ("mariadb",)),
     ("pickup latency median", "ms", ("pickup", "median_ms"), "<= 50 ms", lambda v: v <= 50, ("sqlite", "mariadb")),
@@ -71,6 +72,16 @@ ROWS: list[tuple[str, str, tuple[str, ...], str, Any, tuple[str, ...]]] = [
     ("round trips per job (-n 1, MariaDB)", "/job", ("drain", "round_trips", "round_trips_per_job"), "", None, ()),
     ("backlog 1M vs 10k throughput", "ratio", ("backlog", "ratio"), ">= 0.8", lambda v: v >= 0.8, ("mariadb",)),
     ("worker RSS", "MiB", ("rss", "rss_mib"), "<= 60 MB", lambda v: v <= 60, ("sqlite", "mariadb")),
+    # the stored_rows section's largest case: N rows for tomorrow and N failed (1M each by default)
+    ("stored rows: idle poll", "ms", ("stored_rows", "largest", "poll_ms"), "<= 5 ms", lambda v: v <= 5,
+     ("sqlite", "mariadb")),
+    ("stored rows: Store.counts", "ms", ("stored_rows", "largest", "counts_ms"), "<= 50 ms", lambda v: v <= 50,
+     ("sqlite", "mariadb")),
+    ("stored rows: queue_depths (STATUS=)", "ms", ("stored_rows", "largest", "queue_depths_ms"), "<= 50 ms",
+     lambda v: v <= 50, ("sqlite", "mariadb")),
+    ("stored rows: long_jobs status", "ms", ("stored_rows", "largest", "status_ms"), "", None, ()),
+    ("stored rows: pickup / empty table's", "ratio", ("stored_rows", "largest", "pickup_vs_empty"), "<= 1.00",
+     lambda v: v <= 1.0, ("sqlite", "mariadb")),
 ]
 
 

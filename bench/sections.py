@@ -32,7 +32,7 @@ class Plan:
     enqueue_jobs: int = 10_000
     enqueue_cap: float = 6.0
     drain_jobs: int = 20_000
-    drain_workers: tuple[int, ...] = (1, 2, 4)
+    drain_workers: tuple[int, ...] = (1, 2, 4, 8)  # the drain curve (charts.py draws it)
     drain_cap: float = 30.0  # a safety net: every drain is timed until the queue is empty
     ceiling_cap: float = 20.0
     pickup_jobs: int = 20

@@ -2,12 +2,15 @@
 the queue readings cost with many jobs scheduled for later, or failed for good, in the table.
 
 For each backend and each case (0, then each size of rows for tomorrow, then the largest size
-of rows failed for good): the rows are loaded (multi-row INSERTs, fresh statistics), then, in
-this process, the median of ``REPEAT`` timings of ``Store.has_ready`` (the supervisor's idle
-poll), ``Store.reserve`` of a batch with nothing due, ``Store.counts`` and
-``Store.queue_depths``; then a real ``delayed_job run -n 2`` picks up ``PICKUPS`` due jobs
-enqueued one by one (latency from enqueue to start, as the pickup section measures it).
-Wall times, on a shared host: the deterministic row counts are in tests/store/test_stored_rows.py.
+of rows failed for good, then that size of both together: the issue's acceptance case): the
+rows are loaded (multi-row INSERTs, fresh statistics), then, in this process, the median of
+``REPEAT`` timings of ``Store.has_ready`` (the supervisor's idle poll), ``Store.reserve`` of a
+batch with nothing due, ``Store.counts``, ``Store.queue_depths`` (STATUS= and the metrics) and
+``long_jobs status``'s snapshot (``ops.status``); then a real ``delayed_job run -n 2`` picks up
+``PICKUPS`` due jobs enqueued one by one (latency from enqueue to start, as the pickup section
+measures it). ``largest`` repeats the last case, with its pickup against the empty table's.
+Wall times, on a shared host: the deterministic row counts are in tests/store/test_stored_rows.py
+and tests/store/test_counts.py.
 """
 from __future__ import annotations
 
@@ -20,6 +23,8 @@ from typing import Any, Callable
 from dj_daemon.job import utcnow
 from dj_daemon.store import Filters, open_store
 
+from long_jobs import ops
+
 from . import jobs
 from .backends import Backend
 from .daemon import BenchError, start_daemon
@@ -31,13 +36,19 @@ BATCH = 20
 
 
 def section_stored_rows(backend: Backend, plan: Plan, folder: Path) -> dict[str, Any]:
-    """One result per case, keyed ``future_<n>`` and ``failed_<n>``."""
-    cases = [("future", n) for n in plan.stored_rows] + [("failed", max(plan.stored_rows))]
-    results = {}
+    """One result per case, keyed ``future_<n>``, ``failed_<n>`` and ``both_<n>``, and ``largest``."""
+    largest = max(plan.stored_rows)
+    cases = [("future", n) for n in plan.stored_rows] + [("failed", largest), ("both", largest)]
+    results: dict[str, Any] = {}
     for kind, n in cases:
         backend.reset()
-        _load(backend, kind, n)
+        for part in ("future", "failed") if kind == "both" else (kind,):
+            _load(backend, part, n)
         results[f"{kind}_{n}"] = {**_in_process(backend), **_pickup(backend, folder / f"{backend.name}-{kind}-{n}.txt")}
+    results["largest"] = {**results[f"both_{largest}"], "rows": 2 * largest}
+    empty = results.get("future_0", {}).get("pickup_median_ms")
+    if empty:
+        results["largest"]["pickup_vs_empty"] = round(results["largest"]["pickup_median_ms"] / empty, 2)
     return results
 
 
@@ -61,14 +72,18 @@ def _median_ms(operation: Callable[[], Any]) -> float:
     return round(statistics.median(times), 2)
 
 
-def _in_process(backend: Backend) -> dict[str, float]:
-    store = open_store(config_for(backend))
+def _in_process(backend: Backend) -> dict[str, Any]:
+    config = config_for(backend)
+    store = open_store(config)
     try:
         store.has_ready(Filters())  # connect, and list the priorities where the dialect does
-        return {"poll_ms": _median_ms(lambda: store.has_ready(Filters())),
+        counts = store.counts()
+        return {"counts": {**counts, "at_least": sorted(counts.at_least)},  # what they read: capped or not
+                "poll_ms": _median_ms(lambda: store.has_ready(Filters())),
                 "reserve_ms": _median_ms(lambda: store.reserve("bench:1", Filters(), limit=BATCH)),
                 "counts_ms": _median_ms(store.counts),
-                "queue_depths_ms": _median_ms(store.queue_depths)}
+                "queue_depths_ms": _median_ms(store.queue_depths),
+                "status_ms": _median_ms(lambda: ops.status(store, config))}
     finally:
         store.dispose()
 

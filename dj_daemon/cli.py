@@ -78,8 +78,8 @@ def check(ctx: click.Context) -> None:
                             "(create it and the tables with `delayed_job db init`)")
     store = _store(config)
     counts = store.counts()
-    click.echo(f"config ok; {config.safe_url}: {counts['waiting']} waiting, "
-               f"{counts['running']} running, {counts['failed']} failed")
+    click.echo(f"config ok; {config.safe_url}: {counts.shown('waiting')} waiting, "
+               f"{counts.shown('running')} running, {counts.shown('failed')} failed")
     missing = store.missing_indexes()
     if missing:
         click.echo(f"missing index {', '.join(missing)}: run `delayed_job db init` to add it "

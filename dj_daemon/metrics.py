@@ -10,7 +10,8 @@ workers inherit both the variable and the metric objects (the library
 notices the new pid and opens files of the worker's own).
 
 Queue depth and the oldest waiting job's age are measured by the
-supervisor with one grouped query every few seconds, never by the workers.
+supervisor with one grouped query every few seconds, never by the workers;
+it counts up to a cap (``store.counting``), and says when it stopped there.
 With neither setting, ``Metrics`` is a no-op and prometheus_client is not
 even imported.
 """
@@ -90,8 +91,11 @@ class PrometheusMetrics(Metrics):
                                           ("duty",))
         self._workers = Gauge("delayed_job_workers", "Worker processes by state", ("state",),
                               multiprocess_mode="mostrecent")
-        self._depth = Gauge("delayed_job_queue_depth", "Jobs due and waiting", ("queue",),
+        self._depth = Gauge("delayed_job_queue_depth", "Jobs due and waiting, counted up to a cap (a lower "
+                            "bound while delayed_job_queue_depth_capped is 1)", ("queue",),
                             multiprocess_mode="mostrecent")
+        self._capped = Gauge("delayed_job_queue_depth_capped", "1 when more jobs were due than the reading "
+                             "counts: the depths are lower bounds, the oldest ages too", multiprocess_mode="mostrecent")
         self._age = Gauge("delayed_job_queue_oldest_age_seconds", "How long the oldest due job has waited",
                           ("queue",), multiprocess_mode="mostrecent")
         self._draining = Gauge("delayed_job_draining", "1 while the drain sentinel file is present",
@@ -140,6 +144,7 @@ class PrometheusMetrics(Metrics):
             count, oldest = depths.get(queue, (0, now))
             self._depth.labels(queue).set(count)
             self._age.labels(queue).set(math.nan if oldest is None else max(0.0, (now - oldest).total_seconds()))
+        self._capped.set(1 if getattr(depths, "at_least", False) else 0)
         for sentinel in FILES.values():
             self._draining.labels(sentinel).set(1 if sentinel in draining else 0)
         self._write_textfile()

@@ -67,6 +67,12 @@ _only(Index("ix_delayed_jobs_due", delayed_jobs.c.priority, delayed_jobs.c.faile
 _only(Index("ix_delayed_jobs_due", delayed_jobs.c.priority, delayed_jobs.c.run_at, delayed_jobs.c.id,
             sqlite_where=delayed_jobs.c.failed_at.is_(None), postgresql_where=delayed_jobs.c.failed_at.is_(None)),
       lambda name: name not in _SERVERS_WITHOUT_PARTIAL)
+#: The failed rows, for their capped count (``store.counting``): a partial index, written only when a
+#: job fails for good, so no insert, reservation or delete of a job that succeeds touches it.
+#: MariaDB counts them along ``ix_delayed_jobs_due`` instead, where ``failed_at`` is a column.
+_only(Index("ix_delayed_jobs_failed", delayed_jobs.c.failed_at, sqlite_where=delayed_jobs.c.failed_at.is_not(None),
+            postgresql_where=delayed_jobs.c.failed_at.is_not(None)),
+      lambda name: name not in _SERVERS_WITHOUT_PARTIAL)
 
 tracked_jobs = Table(
     "delayed_job_states",

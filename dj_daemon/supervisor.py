@@ -52,8 +52,7 @@ log = logging.getLogger("dj_daemon.supervisor")
 HANDLED = ("TERM", "INT", "QUIT", "HUP", "USR2", "CHLD")
 BACKOFF_MAX = 30.0
 EARLY_DEATH = 10.0      # a worker that dies sooner than this counts towards backoff
-STATUS_EVERY = 5.0      # seconds between queue-depth queries (STATUS=, metrics), at least
-READING_SHARE = 50      # ... and 50 times what the last one took: at most 2% of the database's time
+STATUS_EVERY = 5.0      # seconds between queue readings (STATUS=, metrics): each reads a bounded few rows
 
 
 class Supervisor:
@@ -74,8 +73,7 @@ class Supervisor:
         self.failures = [0] * len(self.pools)
         self.next_spawn = [0.0] * len(self.pools)
         self.next_beat = self.next_watchdog = self.next_poll = 0.0
-        # the first queue reading waits too: at a big backlog it is a second of the database's
-        # time, better not spent while the workers start on that backlog
+        # the first queue reading waits too, for the workers to start on a backlog first
         self.next_status = time.monotonic() + STATUS_EVERY
         self.signals: list[int] = []
         self.pid = os.getpid()
@@ -161,8 +159,8 @@ class Supervisor:
             self.next_beat = now + self.config.heartbeat_interval
             self.upkeep.heartbeat({s.name: s.job for s in self.slots.values()})
         if now >= self.next_status:
-            spent = self.upkeep.measure_queue()  # a slow reading (a big backlog) waits longer for the next
-            self.next_status = time.monotonic() + max(STATUS_EVERY, spent * READING_SHARE)
+            self.upkeep.measure_queue()
+            self.next_status = time.monotonic() + STATUS_EVERY
         self._report()
 
     # -- signals ----------------------------------------------------------------------
@@ -386,7 +384,7 @@ class Supervisor:
     def _status_text(self) -> str:
         busy = self._busy()
         text = (f"{len(self.slots)} workers ({busy} busy, {len(self.slots) - busy} idle), "
-                f"{self.jobs_done} jobs done, {'?' if self.upkeep.queued is None else self.upkeep.queued} queued")
+                f"{self.jobs_done} jobs done, {self.upkeep.queued_text} queued")
         now = time.monotonic()
         for index, pool in enumerate(self.pools):
             if self.next_spawn[index] > now:

@@ -32,7 +32,7 @@ from .metrics import Metrics
 from .minutes import Tally
 from .processes import alive
 from .sentinels import present
-from .store import Store, open_store
+from .store import Depths, Store, open_store
 from .worker import filters_from
 
 log = logging.getLogger("dj_daemon.supervisor")
@@ -80,7 +80,8 @@ class Upkeep:
         self.store: Store = open_store(config, timeout=self.timeout)
         self.error = ""
         self.measuring_fails = False
-        self.queued: int | None = None
+        self.queued: int | None = None  # jobs due at the last reading, for the charts: a lower bound past the cap
+        self.queued_text = "?"          # the same for STATUS=: "?" before the first, "10000+" past the cap
         self.pending: list[Release] = []  # ended workers whose rows are not settled yet, in order
         self.orphans_checked = False
         self.tally = Tally(config.hostname)  # jobs done and failed this minute, for the web page's charts
@@ -189,14 +190,13 @@ class Upkeep:
                 log.info("pruned %d completed tracked job(s) older than %g day(s)", pruned,
                          self.config.tracked_retention)
 
-    def measure_queue(self) -> float:
-        """One grouped query for STATUS= and the metrics: jobs due and waiting, by queue. Returns
-        the seconds it took (it scans the waiting rows: over a second at a million)."""
-        started = time.monotonic()
+    def measure_queue(self) -> None:
+        """One grouped query for STATUS= and the metrics: jobs due and waiting, by queue, counted
+        up to ``COUNT_CAP`` (``Store.queue_depths``: a bounded read, so taken at a fixed interval)."""
         try:
             depths = self.guarded(lambda store: store.queue_depths())
-            if isinstance(depths, dict):
-                self.queued = sum(count for count, _ in depths.values())
+            if isinstance(depths, Depths):
+                self.queued, self.queued_text = depths.total(), depths.shown_total()
                 self.metrics.queues(depths, self.store.clock(), set(present(self.config.sentinel_dir)))
         except Exception as exc:  # a reading is not worth the supervisor: log the first of a run, count each
             self.metrics.supervisor_error("measure_queue")
@@ -205,7 +205,6 @@ class Upkeep:
             self.measuring_fails = True
         else:
             self.measuring_fails = False
-        return time.monotonic() - started
 
     def has_work(self, queues: tuple[str, ...]) -> bool:
         """The idle poll: is a job ready for a pool serving ``queues`` (empty: all)?"""

@@ -278,7 +278,8 @@ def status(store: Store, config: Config) -> dict[str, Any]:
         "daemon": daemon_state(config, [w for w in workers if w["hostname"] == config.hostname]),
         "workers": workers,
         "states": store.tracked_counts(),
-        "queue": store.counts(),
+        "queue": (queue := store.counts()),
+        "queue_at_least": sorted(queue.at_least),  # these reached the cap: lower bounds
         "running": [{**r, "elapsed_s": _age(r["started_at"], now)} for r in running if r["id"] not in gone_ids],
         "stalled": gone,
         "parked": sorted(parked, key=lambda r: r["id"]),

@@ -110,6 +110,11 @@ def detail_text(detail: TrackedDetail, zone: tzinfo = timezone.utc) -> str:
     return "\n".join(out)
 
 
+def _count(snap: dict[str, Any], name: str) -> str:
+    """A queue count of the status, ``10,000+`` when it reached the cap (a lower bound)."""
+    return f"{snap['queue'][name]:,}{'+' if name in snap.get('queue_at_least', ()) else ''}"
+
+
 def status_text(snap: dict[str, Any], zone: tzinfo = timezone.utc) -> str:
     """The human-readable status: sections separated by blank lines."""
     out = [f"host {snap['host']}   database {snap['database']}"]
@@ -126,8 +131,7 @@ def status_text(snap: dict[str, Any], zone: tzinfo = timezone.utc) -> str:
                                 f"{'  job ' + str(w['current_job_id']) if w['current_job_id'] else ''}"
                                 f"{'  DEAD (' + w['dead'] + ')' if w['dead'] else ''}"
                                 for w in snap["workers"]] or ["  none"])
-    queue = snap["queue"]
-    out += ["", f"work queue: {queue['waiting']} waiting, {queue['running']} running, {queue['failed']} failed",
+    out += ["", "work queue: " + ", ".join(f"{_count(snap, name)} {name}" for name in ("waiting", "running", "failed")),
             "tracked jobs: " + ", ".join(f"{snap['states'].get(s, 0)} {s}" for s in STATE_ORDER)]
     out += ["", "running:"] + ([f"  {r['id']:>7} {r['job_class']} {r['identifier']} on {r['hostname']} "
                                 f"for {_seconds(r['elapsed_s'])} ({r['locked_by'] or 'no lock'})"

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from types import ModuleType
 from typing import Any, Callable, Collection, Iterable, NamedTuple, Sequence, TypeVar
 
-from sqlalchemy import String, Text, cast, create_engine, delete, func, literal, select, type_coerce, update
+from sqlalchemy import String, Text, cast, create_engine, delete, func, literal, select, update
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.pool import NullPool
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError, SQLAlchemyError
@@ -26,10 +26,11 @@ from ..errors import DatabaseError, UnknownJobError
 from ..job import Job, NewJob, utcnow
 from ..schema import create_all, delayed_jobs as dj, missing_indexes, workers as wk
 from ..tracking import Gate, State
-from . import common, driver, mysql, postgresql, sqlite, states, tracked
+from . import common, counting, driver, mysql, postgresql, sqlite, states, tracked
 from .common import Filters
+from .counting import COUNT_CAP, Counts, Depths
 
-__all__ = ["Store", "Filters", "Reserved", "open_store"]
+__all__ = ["Store", "Filters", "Reserved", "open_store", "Counts", "Depths", "COUNT_CAP"]
 T = TypeVar("T")
 DIALECTS: dict[str, ModuleType] = {"sqlite": sqlite, "mysql": mysql, "mariadb": mysql, "postgresql": postgresql}
 TX_ATTEMPTS = 8
@@ -492,26 +493,15 @@ class Store(states.TrackedVerbs, tracked.TrackedPages):
             return conn.execute(delete(dj).where(*idle)).rowcount
         return self.transaction(work)
 
-    def counts(self) -> dict[str, int]:
-        """How many jobs are waiting, running and failed."""
-        state = (dj.c.failed_at.is_not(None), dj.c.locked_by.is_not(None))
-        query = select(*state, func.count()).group_by(*state)
-        totals = {"waiting": 0, "running": 0, "failed": 0}
-        for failed, locked, count in self.transaction(lambda conn: conn.execute(query).all()):
-            totals["failed" if failed else "running" if locked else "waiting"] += count
-        return totals
+    def counts(self, cap: int = counting.COUNT_CAP) -> counting.Counts:
+        """How many jobs are waiting, running and failed, each counted up to ``cap`` (past it, a
+        lower bound named in ``at_least``): a few index ranges, however many rows are stored."""
+        listed = isinstance(self._due, common.ListedPriorities)
+        return self.transaction(lambda conn: counting.counts(conn, listed, cap))
 
-    def queue_depths(self) -> dict[str, tuple[int, datetime | None]]:
-        """Jobs due and waiting by queue (``""`` for none), with the oldest one's ``run_at``, None
-        when that is no valid date (a defective row, failed at its turn): one grouped query, taken
-        by the supervisor at a bounded rate for STATUS= and metrics. It reads the due rows only
-        (``common.Due``), not the jobs scheduled for later or failed for good."""
-        oldest = type_coerce(func.min(dj.c.run_at), common.LenientTime)
-
-        def read(conn: Connection) -> list[Any]:
-            due = (dj.c.failed_at.is_(None), dj.c.locked_at.is_(None), self._due.clause(conn).where)
-            query = select(dj.c.queue, func.count(), oldest).where(*due).group_by(dj.c.queue)
-            return list(conn.execute(query, {"now": self.clock()}).all())
-        rows = self._read(read)
-        return {str(queue or ""): (count, first if isinstance(first, datetime) else None)
-                for queue, count, first in rows}
+    def queue_depths(self, cap: int = counting.COUNT_CAP) -> counting.Depths:
+        """Jobs due and waiting by queue (``""`` for none), with the oldest one's ``run_at`` (None
+        when that is no valid date, a defective row failed at its turn), for STATUS=, the metrics
+        and the web page. It reads the due rows only (``common.Due``), and no more than ``cap`` + 1
+        of them, in the reservation's order: past that, ``at_least`` (see ``counting.Depths``)."""
+        return self._read(lambda conn: counting.queue_depths(conn, self._due.clause(conn), self.clock(), cap))

@@ -1,10 +1,11 @@
-"""The overview's exact counts, taken off the request: the queue's totals and its depth by queue.
+"""The overview's queue counts, taken off the request: the queue's totals and its depth by queue.
 
-``Store.counts`` and ``Store.queue_depths`` group the whole work queue: a
-scan of every row, under a second at a million rows on MariaDB, too slow
-for a page. A thread of the page's process takes them again once a page asks
-and the last reading is older than ``EVERY``; pages show the last reading with
-its time and how long it took (none yet: "counting"), and never wait for it.
+``Store.counts`` and ``Store.queue_depths`` count up to ``COUNT_CAP`` along
+indexes (tens of milliseconds at most, however many rows are stored; past the
+cap a count says it is a lower bound). Still, a page never waits on them: a
+thread of the page's process takes them again once a page asks and the last
+reading is older than ``EVERY``; pages show the last reading with its time and
+how long it took (none yet: "counting").
 """
 from __future__ import annotations
 
@@ -17,18 +18,18 @@ from typing import Any
 
 from dj_daemon.errors import DJError
 from dj_daemon.job import utcnow
-from dj_daemon.store import Store
+from dj_daemon.store import Counts, Depths, Store
 
 log = logging.getLogger("long_jobs.web")
-EVERY = 60.0
+EVERY = 5.0
 
 
 @dataclass(frozen=True)
 class Reading:
     at: datetime  #: when it was taken (UTC)
     took: float  #: seconds
-    totals: dict[str, int]  #: waiting, running, failed
-    depths: dict[str, tuple[int, datetime | None]]  #: due and waiting by queue, with the oldest's run_at
+    totals: Counts  #: waiting, running, failed
+    depths: Depths  #: due and waiting by queue, with the oldest's run_at
     error: str = ""
 
 
@@ -60,7 +61,7 @@ class SlowCounts:
             reading = Reading(at, 0.0, self.store.counts(), self.store.queue_depths())
         except DJError as exc:
             log.warning("cannot count the work queue: %s", exc)
-            reading = Reading(at, 0.0, {}, {}, str(exc))
+            reading = Reading(at, 0.0, Counts(0, 0, 0), Depths({}), str(exc))
         self.latest = Reading(reading.at, round(time.monotonic() - started, 3), reading.totals, reading.depths,
                               reading.error)
         return self.latest

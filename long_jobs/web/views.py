@@ -53,7 +53,7 @@ def overview() -> str:
         "overview.html", now=now, host=config.hostname, sentinels=sentinels.present(config.sentinel_dir),
         daemon=ops.daemon_state(config, [w for w in workers if w["hostname"] == config.hostname]),
         workers=workers, stalled=stalled, bounded=pages.bounded_counts(store, COUNT_CAP), cap=COUNT_CAP,
-        reading=site.counts.current(), charts=charts.day_charts(minutes.since(store, charts.day_start(now), charts.BUCKET), now))
+        reading=site.counts.current(), every=site.counts.every, charts=charts.day_charts(minutes.since(store, charts.day_start(now), charts.BUCKET), now))
 
 
 def tracked_list() -> str:

@@ -190,17 +190,27 @@ MANY = 20_000
 BOUND = {"mysql": 200, "postgresql": 60, "sqlite": 2_000}
 
 
-@pytest.fixture
-def heaped(store: Store) -> Store:
-    """``MANY`` rows for tomorrow and ``MANY`` failed, at priorities 0..2; the servers' statistics
+def heap(store: Store, many: int) -> Store:
+    """``many`` rows for tomorrow and ``many`` failed, at priorities 0..2; the servers' statistics
     fresh (SQLite's are left out, as in a database nobody ran ``ANALYZE`` on)."""
-    stored(store, MANY, utcnow() + timedelta(days=1))
-    stored(store, MANY, utcnow() - timedelta(days=1), failed=True)
+    stored(store, many, utcnow() + timedelta(days=1))
+    stored(store, many, utcnow() - timedelta(days=1), failed=True)
+    return fresh_statistics(store)
+
+
+def fresh_statistics(store: Store) -> Store:
+    """The servers' statistics made fresh, as their autovacuum or persistent statistics keep them;
+    SQLite's left out, as in a database nobody ran ``ANALYZE`` on."""
     analyze = {"mysql": "ANALYZE TABLE delayed_jobs", "postgresql": "ANALYZE delayed_jobs"}
     if store.engine.dialect.name in analyze:
         with store.engine.begin() as conn:
             conn.exec_driver_sql(analyze[store.engine.dialect.name])
     return store
+
+
+@pytest.fixture
+def heaped(store: Store) -> Store:
+    return heap(store, MANY)
 
 
 def test_idle_poll_and_reservation_read_a_bounded_few_rows(heaped: Store) -> None:
