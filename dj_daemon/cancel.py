@@ -19,6 +19,7 @@ import time
 from typing import Callable, Iterable
 
 from .errors import DJError
+from .job import current
 from .reports import Slot
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,6 @@ FLAG = Flag()
 def cancelled() -> bool:
     """Inside a job: whether it was cancelled and should stop (return or raise) soon; its worker
     is killed ``cancel_grace`` seconds after the request otherwise. False outside a job."""
-    from .job import current
     try:
         job = current().job
     except LookupError:

@@ -8,7 +8,7 @@ from typing import Any
 
 from .tracked import TrackedDetail, TrackedJob, TrackedPage
 
-STATE_ORDER = ("enqueued", "running", "completed", "error", "deferred", "rejected_shutting_down")
+STATE_ORDER = ("enqueued", "running", "completed", "error", "deferred", "rejected_shutting_down", "cancelled")
 
 
 def to_json(data: Any) -> str:

@@ -101,3 +101,19 @@ def test_a_running_job_that_ignores_the_flag_is_killed_after_the_grace(config, s
     time.sleep(2)
     assert jobs.notes(path) == ["started"] and store.jobs() == []  # killed, never retried
     assert "still running after cancel_grace" in daemon.log()
+
+
+def test_the_supervisor_signals_once_then_kills_after_the_grace_and_redoes_moved_requests() -> None:
+    """``Canceller.actions``: a worker busy with its cancelled job gets SIGUSR1 once, SIGKILL once the
+    grace is over; one not (yet) busy with it gets nothing; a request whose job another worker
+    holds now, or nobody, is redone; a request that went is forgotten."""
+    import signal
+
+    from dj_daemon.cancel import Canceller
+    canceller = Canceller()
+    requests = [(1, "h:10", "h:10"), (2, "h:11", "h:11"), (3, "h:12", None), (4, "h:13", "h:14")]
+    busy = {"h:10": 1, "h:11": 9}
+    assert canceller.actions(requests, busy, grace=5, now=100.0) == ([("h:10", signal.SIGUSR1, 1)], [3, 4])
+    assert canceller.actions(requests, busy, grace=5, now=103.0) == ([], [3, 4])
+    assert canceller.actions(requests, busy, grace=5, now=105.0) == ([("h:10", signal.SIGKILL, 1)], [3, 4])
+    assert canceller.actions([], busy, grace=5, now=106.0) == ([], []) and canceller.signalled == {}
