@@ -417,8 +417,9 @@ class Store(states.TrackedVerbs, tracked.TrackedPages, cancels.CancelVerbs):
         not yet deleted, go. A worker runs a batch in ``ORDER``, so of the rest the first was
         running, and gets an attempt counted and ``error`` recorded; the others were never
         started and are only unlocked. Jobs it was asked to stop (``cancels``) are removed as
-        cancelled, whichever they were: a cancelled job is never run again. ``completed`` None means nothing is known (another host,
-        a worker without a journal): every job it held counts as started. Every freed job keeps
+        cancelled, whichever they were: a cancelled job is never run again. ``completed`` None
+        means nothing is known (another host, a worker without a journal): every job it held
+        counts as started. Every freed job keeps
         its ``run_at``, so its place in the queue: it runs before what was enqueued after it.
         """
         now = self.clock()
