@@ -35,7 +35,8 @@ def _enqueue_many(config: Config, start, times: int, out) -> None:
 
 def test_many_processes_enqueuing_one_key_leave_one_row(config, store) -> None:
     """8 processes enqueue the same key 1,000 times in all, at once: one row, one id for all."""
-    ctx = multiprocessing.get_context("fork")
+    ctx = multiprocessing.get_context("forkserver")  # not fork: this process may have threads
+    ctx.set_forkserver_preload(["dj_daemon.api", "dj_daemon.store", "tests.peers.test_unique"])
     start, out = ctx.Barrier(PROCESSES), ctx.Queue()
     procs = [ctx.Process(target=_enqueue_many, args=(config, start, ENQUEUES // PROCESSES, out))
              for _ in range(PROCESSES)]
