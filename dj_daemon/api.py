@@ -16,10 +16,10 @@ import logging
 import os
 from typing import Any, Callable, Iterable
 
-from . import enqueuing, options as enqueue_options, payload
+from . import enqueuing, options as enqueue_options, payload, unique
 from .config import Config, config_file, load_config
 from .errors import EnqueueError
-from .job import NewJob
+from .job import NewJob, utcnow
 from .lifecycle import install_plugins
 from .nudge import Nudger
 from .store import Store, open_store
@@ -53,14 +53,17 @@ class Queue:
         return self._store
 
     def prepare(self, target: Any, *args: Any, queue: str | None = None, priority: int | None = None,
-                run_at: RunAt = None, max_attempts: int | None = None, **kwargs: Any) -> NewJob:
+                run_at: RunAt = None, max_attempts: int | None = None, unique_key: Any = None,
+                unique_for: Any = None, unique_while: str | None = None, **kwargs: Any) -> NewJob:
         """The row ``enqueue`` would insert, not yet inserted: for ``enqueue_many``."""
         return self.prepare_call(target, args, kwargs, queue=queue, priority=priority, run_at=run_at,
-                                 max_attempts=max_attempts)
+                                 max_attempts=max_attempts, unique_key=unique_key, unique_for=unique_for,
+                                 unique_while=unique_while)
 
     def prepare_call(self, target: Any, args: tuple = (), kwargs: dict | None = None, *,
                      queue: str | None = None, priority: int | None = None, run_at: RunAt = None,
-                     max_attempts: int | None = None) -> NewJob:
+                     max_attempts: int | None = None, unique_key: Any = None, unique_for: Any = None,
+                     unique_while: str | None = None) -> NewJob:
         """``prepare`` with the call's arguments passed explicitly (no name collisions).
 
         ``target`` is a function, a perform-object, a perform class (built from the
@@ -71,23 +74,30 @@ class Queue:
         if kwargs:
             enqueue_options.refuse_misnamed(target, kwargs)
         owner = None if isinstance(target, str) else target
-        if max_attempts is None and isinstance(owner, JobFunction):
-            max_attempts = owner.max_attempts  # stored too: the worker honours what was enqueued
+        if isinstance(owner, JobFunction):
+            if max_attempts is None:
+                max_attempts = owner.max_attempts  # stored too: the worker honours what was enqueued
+            if unique_key is None:
+                unique_key, unique_for, unique_while = owner.unique_key, owner.unique_for, owner.unique_while
+        held = unique.unique_of(unique_key, unique_while, unique_for, args, kwargs, utcnow)
         encoded = payload.encode_call(target, args, kwargs, self.config.allowed_modules,
-                                      enqueue_options.stored(max_attempts))
+                                      enqueue_options.stored(max_attempts, held and held.key))
         tracking = tracking_of(owner, encoded.name.removesuffix("#perform"), args, kwargs)
-        return self._new_job(encoded, owner, queue, priority, run_at, tracking)
+        return self._new_job(encoded, owner, queue, priority, run_at, tracking, held)
 
     def prepare_method(self, receiver: Any, method: str, args: tuple = (), kwargs: dict | None = None, *,
                        queue: str | None = None, priority: int | None = None, run_at: RunAt = None,
-                       max_attempts: int | None = None) -> NewJob:
+                       max_attempts: int | None = None, unique_key: Any = None, unique_for: Any = None,
+                       unique_while: str | None = None) -> NewJob:
         """The row for ``receiver.method(*args, **kwargs)`` run later."""
-        encoded = payload.encode_method(receiver, method, tuple(args), dict(kwargs or {}),
-                                        self.config.allowed_modules, enqueue_options.stored(max_attempts))
-        return self._new_job(encoded, receiver, queue, priority, run_at)
+        args, kwargs = tuple(args), dict(kwargs or {})
+        held = unique.unique_of(unique_key, unique_while, unique_for, args, kwargs, utcnow)
+        encoded = payload.encode_method(receiver, method, args, kwargs, self.config.allowed_modules,
+                                        enqueue_options.stored(max_attempts, held and held.key))
+        return self._new_job(encoded, receiver, queue, priority, run_at, None, held)
 
     def _new_job(self, encoded: payload.Encoded, owner: Any, queue: str | None, priority: int | None,
-                 run_at: RunAt, tracking: Tracking | None = None) -> NewJob:
+                 run_at: RunAt, tracking: Tracking | None = None, held: unique.Unique | None = None) -> NewJob:
         """The row, each field by delayed_job's precedence (see ``options``), checked."""
         size = len(encoded.handler.encode("utf-8"))
         if size > self.config.max_payload_bytes:
@@ -100,6 +110,7 @@ class Queue:
             priority=priority,
             run_at=enqueue_options.when(run_at if run_at is not None else enqueue_options.own(owner, "run_at")),
             tracking=tracking,
+            unique=held,
             owner=owner,
         )
 
@@ -120,16 +131,21 @@ class Queue:
         return ids
 
     def enqueue(self, target: Any, *args: Any, queue: str | None = None, priority: int | None = None,
-                run_at: RunAt = None, max_attempts: int | None = None, connection: Any = None,
+                run_at: RunAt = None, max_attempts: int | None = None, unique_key: Any = None,
+                unique_for: Any = None, unique_while: str | None = None, connection: Any = None,
                 **kwargs: Any) -> int:
         """Queue ``target(*args, **kwargs)`` (or a perform-object); returns the job id.
 
         ``max_attempts`` is stored with the job: whichever worker runs it honours it.
-        With ``connection`` (a Connection or ORM Session) the INSERT joins the
-        caller's transaction and is rolled back with it.
+        With ``unique_key`` (text), nothing is inserted while another job holding that
+        key waits (``unique_while="running"``: waits or runs), and that job's id is
+        returned; ``unique_for`` (seconds or a timedelta) bounds how long a key holds
+        (see ``unique``). With ``connection`` (a Connection or ORM Session) the INSERT
+        joins the caller's transaction and is rolled back with it.
         """
         new = self.prepare_call(target, args, kwargs, queue=queue, priority=priority, run_at=run_at,
-                                max_attempts=max_attempts)
+                                max_attempts=max_attempts, unique_key=unique_key, unique_for=unique_for,
+                                unique_while=unique_while)
         return self.insert([new], connection)[0]
 
     def enqueue_call(self, target: Any, args: tuple = (), kwargs: dict | None = None, *,
@@ -143,6 +159,12 @@ class Queue:
         rows = list(jobs)
         self.insert(rows, connection)
         return len(rows)
+
+    def cancel(self, job_id: int) -> str:
+        """Cancel a job: ``"cancelled"`` when it waited (removed now), ``"stopping"`` when it runs
+        (its worker is asked to stop, then killed after ``cancel_grace``; see ``cancel``). Either
+        way it is never retried. An unknown id is a one-line ``UnknownJobError``."""
+        return self.store.cancel(job_id)
 
     def delay(self, receiver: Any, *, connection: Any = None, **options: Any) -> "Delayed":
         """``delay(photo, queue="img").upload(size=2)`` queues the method call instead of making it;
@@ -175,14 +197,16 @@ class JobFunction:
 
     Options become the job's defaults and policy: ``queue``, ``priority``,
     ``run_at`` (a datetime, a delay, or a callable such as "one day from
-    now"), ``max_attempts``, ``max_run_time``, ``backoff`` (seconds or a
+    now"), ``max_attempts``, ``unique_key`` (text, or a callable of the arguments giving it),
+    ``unique_for``, ``unique_while`` (see ``Queue.enqueue``), ``max_run_time``, ``backoff`` (seconds or a
     function of the attempt count), ``commit_each`` (see ``retry``), and hooks ``before(job)``, ``after(job)``,
     ``success(job)``, ``error(job, exc)``, ``failure(job)``. ``track`` (an
     argument name, or a callable of the arguments, giving the identifier) makes
     it a tracked job, with ``gate`` "defer", "hold" or "none" (see ``tracking``).
     """
 
-    OPTIONS = ("queue", "priority", "run_at", "max_attempts", "max_run_time", "backoff", "commit_each",
+    OPTIONS = ("queue", "priority", "run_at", "max_attempts", "unique_key", "unique_for", "unique_while",
+               "max_run_time", "backoff", "commit_each",
                "before", "after", "success", "error", "failure", "track", "gate",
                "enqueue", "reschedule_at", "destroy_failed_jobs")
 
@@ -252,6 +276,11 @@ def enqueue_many(jobs: Iterable[NewJob], connection: Any = None) -> int:
 
 def prepare(target: Any, *args: Any, **kwargs: Any) -> NewJob:
     return default_queue().prepare(target, *args, **kwargs)
+
+
+def cancel(job_id: int) -> str:
+    """``Queue.cancel`` on the default queue."""
+    return default_queue().cancel(job_id)
 
 
 def delay(receiver: Any, **options: Any) -> Delayed:

@@ -250,6 +250,18 @@ def jobs_delete(ctx: click.Context, job_id: int) -> None:
     click.echo(f"deleted job {job_id}")
 
 
+@jobs.command("cancel")
+@click.argument("job_id", type=int)
+@click.pass_context
+def jobs_cancel(ctx: click.Context, job_id: int) -> None:
+    """Cancel a job: a waiting one is removed; a running one is asked to stop, then killed after
+    cancel_grace. Never retried."""
+    if _store(console.config_from(ctx)).cancel(job_id) == "cancelled":
+        click.echo(f"cancelled job {job_id}")
+    else:
+        click.echo(f"job {job_id} is running: its worker is asked to stop (killed after cancel_grace)")
+
+
 #: what ``run`` takes; ``start`` and ``restart`` add the pidfile; ``stop``, ``status`` and ``reload`` take
 #: the daemon's options too but not its log (see ``cli_options.DAEMON``)
 RUN = (*cli_options.DAEMON, "log_file", "log_dir")

@@ -141,6 +141,7 @@ SETTINGS: dict[str, Setting] = {
     "workers": Setting("daemon", int, "DJ_WORKERS", Bounds(1, MAX_WORKERS)),
     "pools": Setting("daemon", _list, "DJ_POOLS"),
     "graceful_timeout": Setting("daemon", float, "DJ_GRACEFUL_TIMEOUT", Bounds(0.0, DECADE)),
+    "cancel_grace": Setting("daemon", float, "DJ_CANCEL_GRACE", Bounds(0.0, DECADE)),
     "poll_interval": Setting("daemon", float, "DJ_POLL_INTERVAL", Bounds(0, DAY, above=True)),
     "heartbeat_interval": Setting("daemon", float, "DJ_HEARTBEAT_INTERVAL", Bounds(0, DAY, above=True)),
     "heartbeat_timeout": Setting("daemon", float, "DJ_HEARTBEAT_TIMEOUT", Bounds(0, DECADE, above=True)),
@@ -199,6 +200,7 @@ class Config:
     workers: int = 1
     pools: tuple[str, ...] = ()
     graceful_timeout: float = 30.0
+    cancel_grace: float = 30.0  #: seconds a cancelled running job has to stop before its worker is killed
     poll_interval: float = 0.5
     heartbeat_interval: float = 10.0
     heartbeat_timeout: float = 120.0

@@ -14,6 +14,7 @@ from typing import Any, Mapping, NamedTuple
 
 from .payload import name_of
 from .tracking import Tracking
+from .unique import Unique
 
 
 def utcnow() -> datetime:
@@ -31,6 +32,7 @@ class NewJob:
     priority: int = 0
     run_at: datetime | None = None
     tracking: Tracking | None = None
+    unique: Unique | None = None  #: the key it is to hold (``unique``); stored in its own table
     #: what carries the job's hooks (a decorated function, a perform-object), for its ``enqueue``
     #: hook and inline mode; never stored
     owner: Any = field(default=None, compare=False, repr=False)
@@ -112,6 +114,9 @@ class Job:
     created_at: datetime | None = None
     strand: str | None = None
     defect: str | None = None
+    #: the key its handler names (``unique``), set by the worker that decoded it: its key row
+    #: goes with it; no column of ``delayed_jobs``
+    unique_key: str | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> "Job":

@@ -14,7 +14,7 @@ import inspect
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable
 
-from . import payload
+from . import payload, unique
 from .config import INT32, NAME_LENGTH, Config
 from .errors import EnqueueError
 from .job import utcnow
@@ -22,7 +22,7 @@ from .job import utcnow
 RunAt = datetime | timedelta | Callable[[], datetime | timedelta] | None
 
 #: What every enqueue takes besides the call's own arguments (and ``connection``).
-ENQUEUE_OPTIONS = ("queue", "priority", "run_at", "max_attempts")
+ENQUEUE_OPTIONS = ("queue", "priority", "run_at", "max_attempts", "unique_key", "unique_for", "unique_while")
 #: delayed_job's names for options we name otherwise: refused with ours, never ignored.
 RENAMED = {"queue_name": "queue"}
 
@@ -137,10 +137,14 @@ def check_decorator(options: dict[str, Any]) -> None:
         checked_priority(options["priority"])
     if options.get("max_attempts") is not None:
         payload.check_max_attempts(options["max_attempts"], EnqueueError)
+    unique.check_decorator(options)
 
 
-def stored(max_attempts: Any) -> dict[str, int] | None:
+def stored(max_attempts: Any, unique_key: str | None = None) -> dict[str, Any] | None:
     """What the handler keeps for the worker (``payload.OPTIONS``), checked; None when nothing."""
-    if max_attempts is None:
-        return None
-    return {"max_attempts": payload.check_max_attempts(max_attempts, EnqueueError)}
+    kept: dict[str, Any] = {}
+    if max_attempts is not None:
+        kept["max_attempts"] = payload.check_max_attempts(max_attempts, EnqueueError)
+    if unique_key is not None:
+        kept["unique_key"] = unique_key
+    return kept or None

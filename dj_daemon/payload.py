@@ -42,7 +42,7 @@ DISPLAY_ATTRIBUTE = "display_attribute"
 DISPLAY_KEY = "display"
 RECORD_KEY = records.RECORD_KEY
 #: What a handler's ``"options"`` object may hold.
-OPTIONS = ("max_attempts",)
+OPTIONS = ("max_attempts", "unique_key")
 Loader = Callable[[type, list[Any]], Any]
 
 
@@ -285,6 +285,7 @@ class Call:
     owner: Any
     name: str
     max_attempts: int | None = None  # stored at enqueue: beats the job's code and the worker's config
+    unique_key: str | None = None  # the key it holds (``unique``): released when it ends
 
     def run(self) -> Any:
         return self.function(*self.args, **self.kwargs)
@@ -312,19 +313,22 @@ def _decode_call(data: Any, allowed: tuple[str, ...], load: Loader, records: boo
     args, kwargs = data.get("args", []), data.get("kwargs", {})
     if not isinstance(args, list) or not isinstance(kwargs, dict):
         raise DeserializationError("malformed handler: args must be a list and kwargs an object")
-    max_attempts = _stored_max_attempts(data["options"]) if "options" in data else None
+    if "options" in data:
+        max_attempts, unique_key = _stored_max_attempts(data["options"]), data["options"].get("unique_key")
+    else:
+        max_attempts = unique_key = None
     if records:
         args, kwargs = decode_value(args, allowed, load), decode_value(kwargs, allowed, load)
     if "target" in data:
         function = resolve(data["target"], allowed)
         if isinstance(function, type) and hasattr(function, "perform"):
-            return _built(function, args, kwargs, allowed, str(data["target"]), max_attempts)
+            return _built(function, args, kwargs, allowed, str(data["target"]), max_attempts, unique_key)
         if not callable(function):
             raise DeserializationError(f"{data['target']} is not callable")
-        return Call(function, args, kwargs, function, str(data["target"]), max_attempts)
+        return Call(function, args, kwargs, function, str(data["target"]), max_attempts, unique_key)
     receiver = _decode_receiver(data["receiver"], allowed, load)
     method = _public_method(receiver, str(data["method"]), allowed, DeserializationError)
-    return Call(method, args, kwargs, receiver, name_of(data), max_attempts)
+    return Call(method, args, kwargs, receiver, name_of(data), max_attempts, unique_key)
 
 
 def _stored_max_attempts(options: Any) -> int | None:
@@ -332,6 +336,8 @@ def _stored_max_attempts(options: Any) -> int | None:
     for good with one line (as any defect of a handler), never a crash or a silent default."""
     if not isinstance(options, dict) or not set(options) <= set(OPTIONS):
         raise DeserializationError(f"malformed handler: options must be an object of {', '.join(OPTIONS)}")
+    if not isinstance(options.get("unique_key", ""), str):
+        raise DeserializationError("malformed handler: options: unique_key must be text")
     if options.get("max_attempts") is None:
         return None
     try:
@@ -341,7 +347,7 @@ def _stored_max_attempts(options: Any) -> int | None:
 
 
 def _built(cls: type, args: list[Any], kwargs: dict[str, Any], allowed: tuple[str, ...], name: str,
-           max_attempts: int | None) -> Call:
+           max_attempts: int | None, unique_key: str | None) -> Call:
     """A perform class named as a target, built from the arguments as delayed_job loads its
     payload object: a constructor that raises fails the job for good, as any handler that
     cannot load; its hooks and policy are then the instance's, as a perform-object's."""
@@ -350,7 +356,7 @@ def _built(cls: type, args: list[Any], kwargs: dict[str, Any], allowed: tuple[st
     except Exception as exc:
         raise DeserializationError(f"cannot build {name}: {type(exc).__name__}: {exc}") from None
     method = _public_method(obj, "perform", allowed, DeserializationError)
-    return Call(method, [], {}, obj, name, max_attempts)
+    return Call(method, [], {}, obj, name, max_attempts, unique_key)
 
 
 def _decode_receiver(data: Any, allowed: tuple[str, ...], load: Loader) -> Any:

@@ -1,5 +1,5 @@
 """The tables, in SQLAlchemy Core: the work queue, tracked states, worker heartbeats, kept results,
-per-minute counts.
+per-minute counts, unique keys, cancel requests.
 
 Times are naive UTC with microseconds (``DATETIME(6)`` on MySQL), so that
 ordering by ``run_at`` and comparing lock ages agree on every dialect.
@@ -158,6 +158,30 @@ minutes = Table(
     Index("ix_delayed_job_minutes_minute", "minute"),
 )
 
+
+#: Keys of jobs enqueued with ``unique_key`` (see ``store.unique``): the primary key is what makes
+#: a second enqueue of a key find the first job instead of inserting, on every dialect. A row is
+#: written in the transaction of its job's INSERT and deleted with its job's end.
+unique_keys = Table(
+    "delayed_job_unique_keys",
+    metadata,
+    Column("name", String(255), primary_key=True),  # the key (a longer one is hashed: ``unique.key_of``)
+    Column("job_id", Id),  # the job holding the key; NULL only inside the transaction inserting it
+    Column("scope", String(16), nullable=False),  # "waiting" or "running": while the job holds the key
+    Column("expires_at", Time),  # ``unique_for``: the key holds no longer than this; NULL: no limit
+    Index("ix_delayed_job_unique_keys_job", "job_id"),
+)
+
+#: Requests to stop running jobs (``delayed_job jobs cancel``; see ``store.cancels``): read by the
+#: supervisor of the host named in ``worker`` (``host:pid``), which signals that worker.
+cancel_requests = Table(
+    "delayed_job_cancel_requests",
+    metadata,
+    Column("job_id", Id, primary_key=True, autoincrement=False),
+    Column("worker", String(255), nullable=False),  # the job's locked_by when it was asked to stop
+    Column("requested_at", Time, nullable=False),
+    Index("ix_delayed_job_cancel_requests_worker", "worker"),
+)
 
 def create_all(engine: Engine) -> None:
     """Create missing tables, and the indexes missing on tables that exist (an index added in a

@@ -37,6 +37,7 @@ import time
 from typing import Callable
 
 from . import journal, metrics, nudge, titles
+from .cancel import KILL_REASON, Canceller
 from .config import Config
 from .errors import ConfigError
 from .journal import Journal
@@ -77,6 +78,7 @@ class Supervisor:
         self.next_status = time.monotonic() + STATUS_EVERY
         self.signals: list[int] = []
         self.pid = os.getpid()
+        self.canceller = Canceller()
 
     # -- the loop -------------------------------------------------------------------
     def run(self) -> int:
@@ -158,6 +160,9 @@ class Supervisor:
         if now >= self.next_beat:
             self.next_beat = now + self.config.heartbeat_interval
             self.upkeep.heartbeat({s.name: s.job for s in self.slots.values()})
+        self.canceller.turn(lambda: self.upkeep.guarded(lambda store: store.requests_of(self.config.hostname)),
+                            lambda job_id: self.upkeep.guarded(lambda store: store.reconsider(job_id)),
+                            self.slots.values(), self._signal, self.config.cancel_grace)
         if now >= self.next_status:
             self.upkeep.measure_queue()
             self.next_status = time.monotonic() + STATUS_EVERY
@@ -339,7 +344,8 @@ class Supervisor:
         if slot.generation == self.generation and not self.stopping and slot.pool < len(self.pools):
             # a worker that fails before finishing any job is likely to fail again: back off;
             # one killed while working (kill -9, OOM) is replaced at once
-            self._plan_respawn(slot.pool, abnormal and lived < EARLY_DEATH and slot.done == 0)
+            self._plan_respawn(slot.pool, abnormal and lived < EARLY_DEATH and slot.done == 0
+                               and not slot.kill_reason.startswith(KILL_REASON))
 
     def _plan_respawn(self, pool: int, early_death: bool) -> None:
         """Respawn at once, or after a doubling delay while workers keep dying young."""

@@ -30,6 +30,7 @@ class State(str, Enum):
     ERROR = "error"                                    #: failed for good, or reset after its worker died
     DEFERRED = "deferred"                              #: parked by defer_jobs.txt; `long_jobs restart` re-enqueues
     REJECTED_SHUTTING_DOWN = "rejected_shutting_down"  #: parked by hold-submissions.txt on a host
+    CANCELLED = "cancelled"                            #: cancelled (``jobs cancel``); the queue row is gone
 
 
 PARKED = (State.DEFERRED, State.REJECTED_SHUTTING_DOWN)

@@ -26,10 +26,11 @@ import signal
 import threading
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, TypeVar
 
 from . import display, journal, payload, titles
+from .cancel import FLAG as CANCEL, JobCancelled
 from .config import Config
 from .errors import DatabaseError, DefectiveJob, DeserializationError, JobTimeout, WorkerError, WorkerInterrupted
 from .job import Job, performing
@@ -170,6 +171,7 @@ class Worker:
             for signum in (signal.SIGINT, signal.SIGHUP, signal.SIGUSR2):
                 signal.signal(signum, signal.SIG_IGN)
             signal.signal(signal.SIGQUIT, lambda signum, frame: os._exit(1))
+            CANCEL.install(lambda job_id: self.store.cancel_requested(job_id, self.name))  # see ``cancel``
         else:
             signal.signal(signal.SIGINT, self._on_stop_signal)
 
@@ -415,6 +417,8 @@ class Worker:
         except DeserializationError as exc:
             loader.finish(False)
             return self._failed(job, None, job.name, exc, started)
+        if call.unique_key is not None:  # its key row goes with it (``store.unique``)
+            job = replace(job, unique_key=call.unique_key)
         policy = self._policy(call)
         if job.attempts and policy.gives_up(job.attempts):
             loader.finish(False)
@@ -426,6 +430,8 @@ class Worker:
             self._record(lambda: self.store.reschedule(job, job.attempts + 1, format_error(exc), job.run_at))
             raise
         except (Exception, JobTimeout) as exc:  # a DeserializationError (a task refused) cannot be retried away
+            if not running.succeeded and CANCEL.requested(job.id):
+                return self._cancelled(job, started)
             if not running.succeeded:
                 return self._failed(job, call.owner, call.name, exc, started,
                                     None if isinstance(exc, DeserializationError) else policy)
@@ -442,6 +448,12 @@ class Worker:
         if log.isEnabledFor(logging.INFO):
             log.info("job done %s in %.3fs", job.log_context(), seconds, extra={"job": job, "duration": seconds})
         return True
+
+    def _cancelled(self, job: Job, started: float) -> bool:
+        """Record a job that stopped because it was cancelled (see ``cancel``): removed, not retried."""
+        self._record(lambda: self.store.finish_cancelled(job))
+        log.warning("job cancelled %s after %.3fs", job.log_context(), time.monotonic() - started, extra={"job": job})
+        return False
 
     def _policy(self, call: payload.Call) -> Policy:
         """The job's retry policy; a function's is worked out once (a perform-object's own
@@ -550,6 +562,8 @@ class Running:
             self._deadline.__exit__()
         finally:
             self._worker._in_job = False
+        if kind is None and CANCEL.requested(self._job.id):
+            raise JobCancelled(f"job {self._job.id} stopped: cancelled")  # not done: no success hook
         if kind is None:  # the job is finished: deleted with the next reservation or when idle
             self.succeeded = True
             self._worker._finished.append(self._job)

@@ -11,7 +11,7 @@ from dj_daemon import display
 
 from .tracked import TrackedDetail, TrackedJob, TrackedPage
 
-STATE_ORDER = ("enqueued", "running", "completed", "error", "deferred", "rejected_shutting_down")
+STATE_ORDER = ("enqueued", "running", "completed", "error", "deferred", "rejected_shutting_down", "cancelled")
 
 
 def to_json(data: Any) -> str:

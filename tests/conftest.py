@@ -31,7 +31,7 @@ POSTGRESQL_URL = os.environ.get("DJ_TEST_POSTGRESQL_URL", "")
 REQUIRE_MYSQL = os.environ.get("DJ_TEST_REQUIRE_MYSQL") == "1"
 DIALECTS = ["sqlite", "mysql"] + (["postgresql"] if POSTGRESQL_URL else [])
 POSTGRESQL_SCOPE = ("tests/store/", "tests/worker/test_worker.py", "tests/worker/test_records.py",
-                    "tests/worker/test_batches.py", "tests/long_jobs/test_tracking.py")
+                    "tests/worker/test_batches.py", "tests/long_jobs/test_tracking.py", "tests/peers/test_unique.py")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

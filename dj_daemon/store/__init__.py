@@ -26,7 +26,7 @@ from ..errors import DatabaseError, UnknownJobError
 from ..job import Job, NewJob, utcnow
 from ..schema import create_all, delayed_jobs as dj, missing_indexes, workers as wk
 from ..tracking import Gate, State
-from . import common, counting, driver, mysql, postgresql, sqlite, states, tracked
+from . import cancels, common, counting, driver, mysql, postgresql, sqlite, states, tracked, unique
 from .common import Filters
 from .counting import COUNT_CAP, Counts, Depths
 
@@ -87,8 +87,25 @@ def _delete_finished(conn: Connection, jobs: Sequence[Job], now: datetime) -> No
     if not jobs:
         return
     conn.execute(common.delete_finished_of(len(jobs)), common.by_ids([j.id for j in jobs], worker=jobs[0].locked_by))
+    unique.release(conn, unique.keyed(jobs))
     states.set_state(conn, [j.id for j in jobs if j.strand is not None], State.COMPLETED, now, finished_at=now,
                      delayed_job_id=None)  # the row is gone; its id may be given to another job
+
+
+def _insert_single(conn: Connection, job: NewJob, now: datetime) -> int:
+    """Insert a tracked or unique job alone; a unique one whose key is held is not inserted, and
+    the holder's id is returned."""
+    if job.unique is not None:
+        holder = unique.claim(conn, job.unique, now)
+        if holder is not None:
+            return holder
+    if job.tracking is not None:
+        job_id = states.insert_tracked(conn, job, now)
+    else:
+        job_id = conn.execute(common.INSERT_JOB, job.params(now)).inserted_primary_key[0]
+    if job.unique is not None:
+        unique.bind(conn, job.unique, job_id)
+    return job_id
 
 
 def _unlock_unstarted(conn: Connection, ids: list[int], worker: str, now: datetime) -> None:
@@ -98,7 +115,7 @@ def _unlock_unstarted(conn: Connection, ids: list[int], worker: str, now: dateti
     common.unlock(conn, ids, worker, now)
 
 
-class Store(states.TrackedVerbs, tracked.TrackedPages):
+class Store(states.TrackedVerbs, tracked.TrackedPages, cancels.CancelVerbs):
     """The work queue in one database; safe to use from one process at a time."""
 
     def __init__(self, engine: Engine, dialect: ModuleType, safe_url: str,
@@ -215,21 +232,22 @@ class Store(states.TrackedVerbs, tracked.TrackedPages):
         dialect's bulk statement, else an executemany that PyMySQL and psycopg send
         as multi-row INSERTs, sqlite3 as one prepared loop). Otherwise they go in
         one executemany through the ``Connection``, and each tracked job also gets
-        its ``enqueued`` state row, in the same transaction.
+        its ``enqueued`` state row, and each unique job its key (``store.unique``),
+        in the same transaction.
         """
         now = self.clock()
         jobs = list(jobs)
         if not jobs:
             return []
-        if connection is None and all(job.tracking is None for job in jobs):
+        if connection is None and all(job.tracking is None and job.unique is None for job in jobs):
             rows = [job.params(now) for job in jobs]
             return self._retrying(self._cursors.run, lambda cursor: self._plain_insert.run(cursor, rows))
 
-        tracked = [job for job in jobs if job.tracking is not None]
-        plain = [job.params(now) for job in jobs if job.tracking is None]
+        single = [job for job in jobs if job.tracking is not None or job.unique is not None]
+        plain = [job.params(now) for job in jobs if job.tracking is None and job.unique is None]
 
         def work(conn: Connection) -> list[int]:
-            ids = [states.insert_tracked(conn, job, now) for job in tracked]
+            ids = [_insert_single(conn, job, now) for job in single]
             if len(plain) == 1:
                 ids.append(conn.execute(common.INSERT_JOB, plain[0]).inserted_primary_key[0])
             elif plain:
@@ -330,6 +348,8 @@ class Store(states.TrackedVerbs, tracked.TrackedPages):
 
         def work(conn: Connection) -> None:
             conn.execute(update(dj).where(dj.c.id == job.id, dj.c.locked_by == job.locked_by).values(**values))
+            if run_at is None:
+                unique.release(conn, [job.id])  # failed for good: its key is free (a rare path: by id)
             if job.strand is not None:
                 state, finished = (State.ERROR, now) if run_at is None else (State.ENQUEUED, None)
                 states.set_state(conn, [job.id], state, now, last_error=error, finished_at=finished)
@@ -344,6 +364,7 @@ class Store(states.TrackedVerbs, tracked.TrackedPages):
         def work(conn: Connection) -> None:
             conn.execute(update(dj).where(dj.c.id == job.id, dj.c.locked_by == job.locked_by).values(
                 failed_at=now, locked_at=None, locked_by=None, updated_at=now, last_error=error))
+            unique.release(conn, [job.id])
             if job.strand is not None:
                 states.set_state(conn, [job.id], State.ERROR, now, last_error=note.rstrip(": "), finished_at=now)
         self.transaction(work)
@@ -359,6 +380,7 @@ class Store(states.TrackedVerbs, tracked.TrackedPages):
             if recorded is None:
                 recorded = conn.execute(select(dj.c.last_error).where(dj.c.id == job.id)).scalar() or ""
             conn.execute(delete(dj).where(dj.c.id == job.id, dj.c.locked_by == job.locked_by))
+            unique.release(conn, [job.id])
             if job.strand is not None:
                 states.set_state(conn, [job.id], State.ERROR, now, last_error=note + recorded, finished_at=now,
                                  delayed_job_id=None)
@@ -395,8 +417,10 @@ class Store(states.TrackedVerbs, tracked.TrackedPages):
         ``completed`` are the jobs its journal lists as finished (see ``journal``): their rows,
         not yet deleted, go. A worker runs a batch in ``ORDER``, so of the rest the first was
         running, and gets an attempt counted and ``error`` recorded; the others were never
-        started and are only unlocked. ``completed`` None means nothing is known (another host,
-        a worker without a journal): every job it held counts as started. Every freed job keeps
+        started and are only unlocked. Jobs it was asked to stop (``cancels``) are removed as
+        cancelled, whichever they were: a cancelled job is never run again. ``completed`` None
+        means nothing is known (another host, a worker without a journal): every job it held
+        counts as started. Every freed job keeps
         its ``run_at``, so its place in the queue: it runs before what was enqueued after it.
         """
         now = self.clock()
@@ -407,8 +431,10 @@ class Store(states.TrackedVerbs, tracked.TrackedPages):
                 done = list(conn.execute(select(dj.c.id).where(dj.c.id.in_(completed), dj.c.locked_by == name)
                                          ).scalars())
                 conn.execute(delete(dj).where(dj.c.id.in_(done)))
+                unique.release(conn, done)
                 states.set_state(conn, done, State.COMPLETED, now, finished_at=now, delayed_job_id=None)
             held = common.held_by(conn, name)
+            count, held = len(held), cancels.settle_cancelled(conn, held, now)  # cancelled: gone, never retried
             cut, unstarted = (held, []) if completed is None else (held[:1], held[1:])
             states.set_state(conn, cut, State.ENQUEUED, now, last_error=error)
             _unlock_unstarted(conn, unstarted, name, now)
@@ -418,7 +444,7 @@ class Store(states.TrackedVerbs, tracked.TrackedPages):
                 conn.execute(update(dj).where(dj.c.id.in_(cut), dj.c.locked_by == name).ordered_values(
                     (dj.c.last_error, attempt), (dj.c.attempts, dj.c.attempts + 1), (dj.c.locked_at, None),
                     (dj.c.locked_by, None), (dj.c.updated_at, now)))
-            return len(held)
+            return count
         return self.transaction(work)
 
     def workers(self, hostname: str | None = None) -> list[dict[str, Any]]:
