@@ -65,9 +65,9 @@ class Ear:
             return []
         try:
             return self.listener.take()
-        except Exception as exc:  # the driver's error for a lost connection: listen again later
+        except ConnectionError as exc:
             log.warning("lost the connection listening for new jobs (%s); polling until it is back",
-                        str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+                        str(exc).splitlines()[0])
             self.close()
             self.failed, self.next_try = True, time.monotonic() + RETRY
             return [0.0]  # something may have come meanwhile: look once

@@ -136,9 +136,9 @@ class Supervisor:
         begins, with its own time for the database (see ``upkeep``)."""
         self.upkeep.new_turn()
         timeout = min(1.0, self.notifier.watchdog_interval or 1.0, self.config.poll_interval)
-        if any(s.waiting for s in self.slots.values()):  # a poll brought forward by ``_hear``
-            timeout = max(0.0, min(timeout, self.next_poll - time.monotonic()))
         heard = self.ear.fds()
+        if heard and any(s.waiting for s in self.slots.values()):  # a poll brought forward by ``_hear``
+            timeout = max(0.0, min(timeout, self.next_poll - time.monotonic()))
         fds = [self._wake_r] + ([self.channel.read_fd] if self.channel.needs_select else []) \
             + ([self.nudges] if self.nudges is not None else []) + heard
         try:

@@ -122,9 +122,15 @@ class Listener:
         return int(self.conn.fileno())
 
     def take(self) -> list[float]:
-        """The due times (Unix seconds) of the notifications that arrived; empty if none did."""
+        """The due times (Unix seconds) of the notifications that arrived; empty if none did.
+        A lost connection raises ``ConnectionError`` with libpq's message."""
+        import psycopg
+
         pgconn = self.conn.pgconn
-        pgconn.consume_input()  # raises psycopg.OperationalError when the connection is gone
+        try:
+            pgconn.consume_input()
+        except psycopg.Error as exc:
+            raise ConnectionError(str(exc).strip() or type(exc).__name__) from exc
         due = []
         while (note := pgconn.notifies()) is not None:
             try:
