@@ -42,6 +42,9 @@ POSTGRESQL_SPARED = {
     "tests/faults/test_stop_start.py": _CI_TIME,
     "tests/faults/test_kill_storm.py": _CI_TIME,
     "tests/faults/test_daemon_kill.py": _CI_TIME,
+    "tests/docs/test_operations_doc.py": "for CI's 20 minutes: the operations guide's commands (25 s on PostgreSQL "
+                                         "here) are the long_jobs and delayed_job verbs tests/long_jobs and "
+                                         "tests/cli run on PostgreSQL",
     "tests/faults/test_db_hang.py": "libpq has no read timeout (store/postgresql.engine_options): a server "
                                     "frozen behind a live TCP peer blocks the supervisor until systemd's watchdog",
 }

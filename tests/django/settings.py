@@ -17,7 +17,7 @@ pymysql.install_as_MySQLdb()
 SECRET_KEY = "dj-daemon tests"
 USE_TZ = True
 INSTALLED_APPS = ["tests.django.taskapp"]
-LOGGING = {"version": 1}  # dictConfig disables existing loggers: the daemon's must survive it
+LOGGING = {"version": 1, "disable_existing_loggers": False}  # the daemon's and the web page's loggers must survive it
 
 SQLITE = os.environ["DJ_TEST_DJANGO_SQLITE"]
 MYSQL_NAME = os.environ["DJ_TEST_DJANGO_MYSQL"]
