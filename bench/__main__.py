@@ -14,7 +14,7 @@ from typing import Any, Callable
 from sqlalchemy import create_engine, text
 
 from . import charts, report, sections, stored_rows, web
-from .backends import MYSQL_SERVER, Backend, MariaDB, PostgreSQL, SQLite
+from .backends import MYSQL_SERVER, POSTGRESQL_SERVER, Backend, MariaDB, PostgreSQL, SQLite
 from .daemon import ROOT
 
 SECTIONS = ("enqueue", "drain", "ceiling", "pickup", "backlog", "rss", "web", "stored_rows")
@@ -26,7 +26,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true",
                         help="short run: 2,000 enqueues, 5,000-job drains with -n 2 only, no backlog or RSS run")
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections of {SECTIONS}")
-    parser.add_argument("--backends", default="sqlite,mariadb")
+    parser.add_argument("--backends", default="sqlite,mariadb,postgresql",
+                        help="comma-separated; a server that does not answer is left out, saying so")
     parser.add_argument("--runs", type=int, help="runs per figure (median taken; at least 3 by default)")
     parser.add_argument("--drain-jobs", type=int, dest="drain_jobs")
     parser.add_argument("--drain-workers", dest="drain_workers", type=lambda text: tuple(int(n) for n in text.split(",")),
@@ -56,6 +57,20 @@ def mariadb_version() -> str | None:
         return None
 
 
+def postgresql_version() -> str | None:
+    try:
+        engine = create_engine(POSTGRESQL_SERVER, connect_args={"connect_timeout": 5})
+        with engine.connect() as conn:
+            version = conn.execute(text("SHOW server_version")).scalar()
+            settings = {name: conn.execute(text(f"SHOW {name}")).scalar()
+                        for name in ("synchronous_commit", "shared_buffers", "wal_level")}
+        engine.dispose()
+        return f"{version} ({', '.join(f'{k}={v}' for k, v in sorted(settings.items()))})"
+    except Exception as exc:
+        print(f"PostgreSQL unreachable at {POSTGRESQL_SERVER}: {exc}", file=sys.stderr)
+        return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
     plan = sections.Plan.make(args.quick, runs=args.runs, drain_jobs=args.drain_jobs, drain_cap=args.drain_cap,
@@ -63,9 +78,12 @@ def main(argv: list[str] | None = None) -> int:
                               drain_workers=args.drain_workers)
     only = [s for s in args.only.split(",") if s]
     version = mariadb_version()
-    backends = [b for b in args.backends.split(",") if b and (b != "mariadb" or version)]
+    names = [b for b in args.backends.split(",") if b]
+    pg_version = postgresql_version() if "postgresql" in names else None
+    backends = [b for b in names if (b != "mariadb" or version) and (b != "postgresql" or pg_version)]
     started = time.monotonic()
-    out: dict[str, Any] = {"plan": vars(plan), "machine": report.machine(version), "results": {}, "errors": []}
+    out: dict[str, Any] = {"plan": vars(plan), "machine": report.machine(version, {"postgresql": pg_version}),
+                           "results": {}, "errors": []}
     print(f"bench: {'quick' if plan.quick else 'full'} run, sections {','.join(only)} on {','.join(backends)}",
           flush=True)
     folder = Path(tempfile.mkdtemp(prefix="dj-bench-"))

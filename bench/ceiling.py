@@ -1,6 +1,7 @@
 """The ceiling: a minimal raw-SQL drain loop, one process (``python -m bench.ceiling BACKEND URL``).
 
-MariaDB: PyMySQL at READ COMMITTED, ``SELECT id, handler ... ORDER BY
+MariaDB: PyMySQL at READ COMMITTED (PostgreSQL: psycopg, the same statements at its default
+READ COMMITTED, ``DELETE ... WHERE id = ANY(...)``), ``SELECT id, handler ... ORDER BY
 priority, run_at LIMIT 50 FOR UPDATE SKIP LOCKED``, ``DELETE ... WHERE id IN
 (...)``, run each job, commit (the DELETE before the jobs, so that a deadlock
 on it, retried from the start, never runs a job twice). SQLite: ``BEGIN IMMEDIATE``, the same select
@@ -74,6 +75,26 @@ def drain_mariadb(url: str) -> None:
     conn.close()
 
 
+def drain_postgresql(url: str) -> None:
+    import psycopg
+
+    conn = psycopg.connect(make_url(url).set(drivername="postgresql").render_as_string(hide_password=False))
+    cur = conn.cursor()
+    select = ("SELECT id, handler FROM delayed_jobs WHERE run_at <= %s AND failed_at IS NULL "
+              "AND locked_at IS NULL ORDER BY priority, run_at LIMIT %s FOR UPDATE SKIP LOCKED")
+    while not stopping:
+        cur.execute(select, (now(), BATCH))
+        rows = cur.fetchall()
+        if not rows:
+            conn.commit()
+            break
+        cur.execute("DELETE FROM delayed_jobs WHERE id = ANY(%s)", ([row[0] for row in rows],))
+        for _, handler in rows:
+            perform(handler)
+        conn.commit()
+    conn.close()
+
+
 def drain_sqlite(url: str) -> None:
     import sqlite3
 
@@ -99,7 +120,7 @@ def drain_sqlite(url: str) -> None:
 
 def main() -> None:
     backend, url = sys.argv[1], sys.argv[2]
-    (drain_sqlite if backend == "sqlite" else drain_mariadb)(url)
+    {"sqlite": drain_sqlite, "postgresql": drain_postgresql}.get(backend, drain_mariadb)(url)
 
 
 if __name__ == "__main__":

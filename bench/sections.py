@@ -18,7 +18,7 @@ from dj_daemon.processes import children_of
 from dj_daemon.store import Filters, open_store
 
 from . import jobs
-from .backends import Backend, server_status
+from .backends import Backend, PostgreSQL, server_status
 from .proxy import CountingProxy
 from .daemon import BenchError, start_ceiling, start_daemon, timed_drain, vm_rss_mib
 
@@ -130,9 +130,10 @@ def enqueue_raw(backend: Backend, plan: Plan, folder: Path) -> dict[str, Any]:
         conn.execute("PRAGMA synchronous=NORMAL")
         marks = ", ".join("?" * len(columns))
         convert: Callable[[Any], Any] = backend.value
-    else:
-        conn = backend.raw(autocommit=False)
-        conn.cursor().execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+    else:  # PostgreSQL's psycopg opens a transaction itself, at READ COMMITTED by default
+        conn = backend.raw() if backend.name == "postgresql" else backend.raw(autocommit=False)
+        if backend.name == "mariadb":
+            conn.cursor().execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
         marks = ", ".join(["%s"] * len(columns))
         convert = lambda v: v  # noqa: E731
     sql = f"INSERT INTO delayed_jobs ({', '.join(columns)}) VALUES ({marks})"
@@ -257,6 +258,11 @@ def section_rss(backend: Backend, plan: Plan, folder: Path) -> dict[str, Any]:
 
 
 # -- c. pickup latency and idle query rate -------------------------------------------------------
+#: PostgreSQL's idle window, at least, and the wait before it: its statistics arrive up to 10 s late
+#: (``PostgreSQL.transactions``).
+PG_IDLE_SECONDS, PG_SETTLE_SECONDS = 20.0, 11.0
+
+
 def _wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -311,13 +317,24 @@ def section_pickup(backend: Backend, plan: Plan, folder: Path) -> dict[str, Any]
                 result["idle_per_s"] = rate
                 result["idle_queries_per_s"] = round(rate["Questions"] - background["Questions"], 2)
                 result["idle_pings_per_s"] = round(rate["Com_admin_commands"] - background["Com_admin_commands"], 2)
+            if isinstance(backend, PostgreSQL):
+                time.sleep(PG_SETTLE_SECONDS)  # the start-up's transactions all reported first
+                first, t0 = backend.transactions(), time.perf_counter()
+                time.sleep(max(plan.idle_seconds, PG_IDLE_SECONDS))
+                result["idle_transactions_per_s"] = round((backend.transactions() - first) / (time.perf_counter() - t0), 2)
             queue = queue_for(backend)
             side_effects = folder / f"{backend.name}-pickup-{r}.txt"
             side_effects.unlink(missing_ok=True)
             rng = random.Random(r)
+            committed: list[float] = []  # PostgreSQL: how long each enqueue's INSERT and commit took
             for i in range(plan.pickup_jobs):
                 time.sleep(rng.uniform(0.2, 0.5))
-                queue.enqueue(jobs.stamp, str(side_effects), f"p{i}", time.time())
+                if isinstance(backend, PostgreSQL):  # no same-host nudge: LISTEN/NOTIFY alone, as from another host
+                    enqueued = time.time()
+                    queue.store.insert([queue.prepare(jobs.stamp, str(side_effects), f"p{i}", enqueued)])
+                    committed.append((time.time() - enqueued) * 1000)
+                else:
+                    queue.enqueue(jobs.stamp, str(side_effects), f"p{i}", time.time())
             queue.store.dispose()
 
             def lines() -> list[str]:
@@ -338,6 +355,8 @@ def section_pickup(backend: Backend, plan: Plan, folder: Path) -> dict[str, Any]
         result.update({"latencies_ms": [round(v, 1) for v in latencies],
                        "median_ms": round(statistics.median(latencies), 1),
                        "p95_ms": round(percentile(latencies, 0.95), 1), "max_ms": round(latencies[-1], 1)})
+        if committed:
+            result["enqueue_commit_median_ms"] = round(statistics.median(committed), 1)
         runs.append(result)
     pooled = [v for r in runs for v in r["latencies_ms"]]
     out: dict[str, Any] = {
@@ -353,6 +372,9 @@ def section_pickup(backend: Backend, plan: Plan, folder: Path) -> dict[str, Any]
         out["idle_queries_per_s"] = median([r["idle_queries_per_s"] for r in runs])
         out["idle_pings_per_s"] = median([r["idle_pings_per_s"] for r in runs])
         out["background_queries_per_s"] = median([r["background_per_s"]["Questions"] for r in runs])
+    if isinstance(backend, PostgreSQL):
+        out["idle_transactions_per_s"] = median([r["idle_transactions_per_s"] for r in runs])
+        out["enqueue_commit_median_ms"] = median([r["enqueue_commit_median_ms"] for r in runs])
     return out
 
 

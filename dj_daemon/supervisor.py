@@ -23,7 +23,7 @@ first, the supervisor (or, were it killed too, the next one) reads that
 journal and deletes them instead of running them again. Idle workers
 ``wait`` on a pipe of their own: the supervisor polls the database once for
 all of them every ``poll_interval`` (or at once when an enqueue on this host
-nudges it, see ``nudge``) and wakes the idle workers of a pool that has work. Nothing that holds a socket
+nudges it, see ``nudge``, or PostgreSQL announces one from any host, see ``listen``) and wakes the idle workers of a pool that has work. Nothing that holds a socket
 crosses a fork: each worker opens its own store after the fork and drops the
 supervisor's without closing it.
 """
@@ -36,7 +36,7 @@ import signal
 import time
 from typing import Callable
 
-from . import journal, metrics, nudge, titles
+from . import journal, listen, metrics, nudge, titles
 from .cancel import KILL_REASON, Canceller
 from .config import Config
 from .errors import ConfigError
@@ -97,6 +97,7 @@ class Supervisor:
             raise ConfigError(f"cannot keep worker journals in {self.journal_dir}: {exc.strerror} "
                               "(set [daemon] journal_dir to a folder this user can write)") from None
         self.upkeep = Upkeep(self.config, self.metrics, self.journal_dir, self.notifier.watchdog_interval)
+        self.ear = listen.Ear(self.upkeep.store)
         log.info("supervisor %d starting %s on %s", self.pid, self._pools_text(), self.config.safe_url)
         self.upkeep.release_orphans()
         while True:
@@ -114,6 +115,7 @@ class Supervisor:
         self.upkeep.retry_pending()
         self.notifier.status("stopped")
         log.info("supervisor %d stopped", self.pid)
+        self.ear.close()
         self.upkeep.store.dispose()
         self.metrics.close()
         if self.nudges is not None:
@@ -134,8 +136,11 @@ class Supervisor:
         begins, with its own time for the database (see ``upkeep``)."""
         self.upkeep.new_turn()
         timeout = min(1.0, self.notifier.watchdog_interval or 1.0, self.config.poll_interval)
+        heard = self.ear.fds()
+        if heard and any(s.waiting for s in self.slots.values()):  # a poll brought forward by ``_hear``
+            timeout = max(0.0, min(timeout, self.next_poll - time.monotonic()))
         fds = [self._wake_r] + ([self.channel.read_fd] if self.channel.needs_select else []) \
-            + ([self.nudges] if self.nudges is not None else [])
+            + ([self.nudges] if self.nudges is not None else []) + heard
         try:
             ready, _, _ = select.select(fds, [], [], timeout)
         except InterruptedError:
@@ -148,14 +153,30 @@ class Supervisor:
         if self.nudges is not None and self.nudges in ready and nudge.drain(self.nudges):
             self._read_channel()  # who is waiting now
             self._wake_waiting(None)
+        if heard and heard[0] in ready:
+            self._hear()
+
+    def _hear(self) -> None:
+        """Jobs the database announced (``listen``): wake the idle workers if one is due now, else
+        bring the next poll forward to when the first is due."""
+        due = self.ear.heard()
+        if not due:
+            return
+        wait = min(due) - time.time()
+        if wait <= 0:
+            self._read_channel()  # who is waiting now
+            self._wake_waiting(None)
+        else:
+            self.next_poll = min(self.next_poll, time.monotonic() + wait)
 
     def _maintain(self) -> None:
         now = time.monotonic()
         self.upkeep.retry_pending()  # releases the database did not take yet
         self._spawn_missing(now)
         self._retire_old_generation()
+        self.ear.keep_up(now)
         if now >= self.next_poll and any(s.waiting for s in self.slots.values()):
-            self.next_poll = now + self.config.poll_interval
+            self.next_poll = now + self.ear.poll_interval(self.config.poll_interval)
             self._poll()
         if now >= self.next_beat:
             self.next_beat = now + self.config.heartbeat_interval
@@ -262,6 +283,7 @@ class Supervisor:
             os.close(fd)
         if self.nudges is not None:
             self.nudges.close()
+        self.ear.forget_in_child()
         self.notifier.close_in_child()
         self.metrics.close_in_child()
         self.upkeep.store.forget_connections()

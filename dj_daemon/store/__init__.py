@@ -207,6 +207,20 @@ class Store(states.TrackedVerbs, tracked.TrackedPages, cancels.CancelVerbs):
         self._poll_conn = None
         self._cursors.forget()
 
+    def listen(self) -> Any:
+        """A connection of its own that hears inserts into this database's queue (``fileno()``,
+        ``take()`` gives their due times, ``close()``), where the dialect has one (PostgreSQL's
+        LISTEN/NOTIFY); None elsewhere. A failure to open one is a ``DatabaseError``."""
+        listener = getattr(self._dialect, "Listener", None)
+        if listener is None:
+            return None
+        try:
+            return listener(self.engine)
+        except SQLAlchemyError as exc:
+            raise self._error(exc) from exc
+        except self.engine.dialect.dbapi.Error as exc:
+            raise DatabaseError(describe(exc, self.safe_url), permanent=self._dialect.permanent(exc)) from exc
+
     @property
     def skip_locked(self) -> bool:
         """Whether this server has ``SKIP LOCKED``, asked once."""

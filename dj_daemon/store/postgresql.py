@@ -1,4 +1,15 @@
-"""PostgreSQL: SKIP LOCKED at READ COMMITTED, its default."""
+"""PostgreSQL: SKIP LOCKED at READ COMMITTED, its default; LISTEN/NOTIFY for wake-ups.
+
+An insert into ``delayed_jobs`` notifies ``CHANNEL`` through a statement
+trigger (``NOTIFY_DDL``), so every enqueuing path (the driver's cursor, a
+caller's transaction, the Django backend, another program) notifies in its
+own transaction, and PostgreSQL delivers the notification at commit, never
+for a rolled-back insert. Its payload is the earliest ``run_at`` of the
+statement's rows in Unix seconds, so a listener can tell "ready now" from
+"ready at". Identical notifications of one transaction are folded into one,
+and a bulk insert notifies once. The daemon installs the trigger when it
+starts listening (``Listener``), so tables created before it get it too.
+"""
 from __future__ import annotations
 
 import math
@@ -7,15 +18,17 @@ from typing import Any
 
 from sqlalchemy.engine import Dialect, Engine
 
+from ..schema import delayed_jobs
+
 from . import common
 
 #: One locking read reserves (``common.reserve_locking``); no two-step read measured here.
 LOCK_BY_ID = False
 #: No explicit BEGIN: the driver opens a transaction before the first statement.
 BEGIN = None
-#: Undefined table, unknown database, bad password, bad authorization: no wait fixes these
+#: Undefined table, unknown database, bad password, bad authorization, no privilege: no wait fixes these
 #: (``Store._error``).
-PERMANENT_STATES = frozenset({"42P01", "3D000", "28P01", "28000"})
+PERMANENT_STATES = frozenset({"42P01", "3D000", "28P01", "28000", "42501"})
 #: The same refused at connect, where psycopg's error carries no SQLSTATE, only libpq's text.
 PERMANENT_AT_CONNECT = re.compile(r'FATAL: +(database "[^"]*" does not exist|password authentication failed'
                                   r'|role "[^"]*" does not exist|no pg_hba\.conf entry)')
@@ -55,3 +68,79 @@ def bulk_insert(dialect: Dialect) -> None:
 def due_scan() -> common.Due:
     """The stored priorities as an array: the btree reads one range per value, in order."""
     return common.StoredPriorities(as_array=True)
+
+
+#: The channel an insert into ``delayed_jobs`` notifies (per database, as PostgreSQL scopes it).
+CHANNEL = "dj_daemon_jobs"
+#: The trigger and its function. ``NOW()``-scheduled rows are "due"; a statement that
+#: inserts no row notifies nothing.
+NOTIFY_DDL = (
+    f"""CREATE OR REPLACE FUNCTION {CHANNEL}_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE due double precision;
+    BEGIN
+      SELECT extract(epoch FROM min(run_at)) INTO due FROM new_jobs;
+      IF due IS NOT NULL THEN PERFORM pg_notify('{CHANNEL}', due::text); END IF;
+      RETURN NULL;
+    END $$""",
+    f"DROP TRIGGER IF EXISTS {CHANNEL}_notify ON {delayed_jobs.name}",
+    f"""CREATE TRIGGER {CHANNEL}_notify AFTER INSERT ON {delayed_jobs.name}
+    REFERENCING NEW TABLE AS new_jobs FOR EACH STATEMENT EXECUTE FUNCTION {CHANNEL}_notify()""",
+)
+#: Whether the trigger is there (on the ``delayed_jobs`` of the search path).
+HAS_TRIGGER = (f"SELECT 1 FROM pg_trigger WHERE tgname = '{CHANNEL}_notify' "
+               f"AND tgrelid = to_regclass('{delayed_jobs.name}')")
+
+
+class Listener:
+    """One connection of its own that LISTENs on ``CHANNEL``, outside the pool.
+
+    The caller selects on ``fileno()`` and, when it is readable, calls
+    ``take()``; a lost connection raises from ``take`` and the caller opens
+    a new ``Listener`` later. Opening installs the trigger if it is missing
+    (under an advisory lock, so that two daemons starting together do not
+    both create it).
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        raw = engine.raw_connection()
+        self.conn: Any = raw.driver_connection
+        raw.detach()  # ours for good: never back to the pool, never reset by it
+        try:
+            self.conn.rollback()
+            self.conn.autocommit = True
+            with self.conn.transaction():
+                self.conn.execute(f"SELECT pg_advisory_xact_lock(hashtext('{CHANNEL}'))")
+                if self.conn.execute(HAS_TRIGGER).fetchone() is None:
+                    for statement in NOTIFY_DDL:
+                        self.conn.execute(statement)
+            self.conn.execute(f"LISTEN {CHANNEL}")
+        except BaseException:
+            self.close()
+            raise
+
+    def fileno(self) -> int:
+        return int(self.conn.fileno())
+
+    def take(self) -> list[float]:
+        """The due times (Unix seconds) of the notifications that arrived; empty if none did.
+        A lost connection raises ``ConnectionError`` with libpq's message."""
+        import psycopg
+
+        pgconn = self.conn.pgconn
+        try:
+            pgconn.consume_input()
+        except psycopg.Error as exc:
+            raise ConnectionError(str(exc).strip() or type(exc).__name__) from exc
+        due = []
+        while (note := pgconn.notifies()) is not None:
+            try:
+                due.append(float(note.extra.decode()))
+            except ValueError:
+                due.append(0.0)  # a NOTIFY of someone else's on our channel: look now
+        return due
+
+    def close(self) -> None:
+        try:
+            self.conn.close()
+        except Exception:  # a connection already gone has nothing to close
+            pass

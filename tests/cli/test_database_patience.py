@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from dj_daemon.api import Queue
 from tests import jobs
 from tests.cli.test_delayed_job_cli import assert_one_line_error
-from tests.conftest import bin_path
+from tests.conftest import SERVERS, bin_path
 from tests.faults.test_db_outage import relay  # noqa: F401 (the fixture: MariaDB behind a TCP relay)
 from tests.process.daemon import wait_for
 
@@ -107,7 +107,7 @@ def workoff_cut_mid_job(config, store, env: dict[str, str], relay, tmp_path: Pat
     return job_id, subprocess.CompletedProcess(proc.args, proc.returncode, out, err), relayed_env
 
 
-@pytest.mark.parametrize("db_url", ["mysql"], indirect=True)
+@pytest.mark.parametrize("db_url", SERVERS, indirect=True)
 def test_outage_mid_run_keeps_the_outcome_with_the_lock(config, store, subprocess_env, relay, tmp_path) -> None:
     """The database goes away while a job runs: workoff gives up after its patience, and the
     job it finished is neither lost nor marked done: its row stays locked by that worker."""

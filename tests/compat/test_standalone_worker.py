@@ -27,7 +27,7 @@ from dj_daemon.worker import Worker
 from tests import jobs
 from tests.cli.test_database_patience import last_line_is_the_error, workoff_cut_mid_job
 from tests.cli.test_delayed_job_cli import assert_one_line_error
-from tests.conftest import bin_path
+from tests.conftest import SERVERS, bin_path
 from tests.faults.test_db_outage import relay  # noqa: F401 (the fixture: MariaDB behind a TCP relay)
 from tests.process.daemon import wait_for
 
@@ -214,7 +214,7 @@ def test_workoff_ends_with_one_line_when_the_table_is_gone(config, store, worker
     rename_table(store, "delayed_jobs_away", "delayed_jobs")
 
 
-@pytest.mark.parametrize("db_url", ["mysql"], indirect=True)
+@pytest.mark.parametrize("db_url", SERVERS, indirect=True)
 def test_workoff_ends_after_its_patience_and_its_name_settles_the_rest(config, store, env, relay,
                                                                        tmp_path: Path) -> None:
     """delayed_job's ``FatalBackendError`` after reservation errors in a row, for an outage: here

@@ -21,12 +21,12 @@ from sqlalchemy.engine import make_url
 
 from dj_daemon.config import Config
 from dj_daemon.store import Store, open_store
-from tests.conftest import MYSQL_URL, ROOT, bin_path
+from tests.conftest import MYSQL_URL, POSTGRESQL_URL, ROOT, bin_path
 from tests.process.daemon import Daemon
 
 REQUIRE_DJANGO = os.environ.get("DJ_TEST_REQUIRE_DJANGO") == "1"
 ALLOWED = "dj_daemon.contrib.django,tests.django.taskapp"
-ALIASES = {"sqlite": "default", "mysql": "mysql"}
+ALIASES = {"sqlite": "default", "mysql": "mysql", **({"postgresql": "postgresql"} if POSTGRESQL_URL else {})}
 
 
 def _django_missing() -> str | None:
@@ -51,6 +51,9 @@ def django_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, s
     env = {"DJANGO_SETTINGS_MODULE": "tests.django.settings", "DJ_TEST_MYSQL_URL": MYSQL_URL,
            "DJ_TEST_DJANGO_SQLITE": str(tmp_path_factory.mktemp("django") / "project.sqlite3"),
            "DJ_TEST_DJANGO_MYSQL": f"dj_test_django_{uuid.uuid4().hex[:12]}"}
+    if POSTGRESQL_URL:
+        env.update(DJ_TEST_POSTGRESQL_URL=POSTGRESQL_URL,
+                   DJ_TEST_DJANGO_POSTGRESQL=f"dj_test_django_{uuid.uuid4().hex[:12]}")
     saved = {name: os.environ.get(name) for name in env}
     os.environ.update(env)
     enabled = [logger for logger in logging.root.manager.loggerDict.values()
@@ -95,8 +98,8 @@ def project(request: pytest.FixtureRequest, django_env: dict[str, str],
     from django.test.utils import setup_databases, teardown_databases
 
     dialect, alias = request.param, ALIASES[request.param]
-    if dialect == "mysql":
-        request.getfixturevalue("mysql_server")
+    if dialect != "sqlite":
+        request.getfixturevalue(f"{dialect}_server")
     old = setup_databases(verbosity=0, interactive=False, aliases={alias})
     url = _url_of(dialect, connections[alias].settings_dict["NAME"])
     store = open_store(Config(url=url))
@@ -110,13 +113,26 @@ def project(request: pytest.FixtureRequest, django_env: dict[str, str],
         yield Project(dialect, alias, url, env, store)
     finally:
         store.dispose()
+        _close_task_backends()
         teardown_databases(old, verbosity=0)
+
+
+def _close_task_backends() -> None:
+    """The URL task backends' own stores let go of their sessions: PostgreSQL does not drop a
+    database that sessions still use."""
+    from django.tasks import task_backends
+
+    for backend in task_backends.all(initialized_only=True):
+        queue = getattr(backend, "queue", None)
+        if queue is not None:
+            queue.store.dispose()
 
 
 def _url_of(dialect: str, name: str) -> str:
     if dialect == "sqlite":
         return f"sqlite:///{name}"
-    return make_url(MYSQL_URL).set(database=name).render_as_string(hide_password=False)
+    server = POSTGRESQL_URL if dialect == "postgresql" else MYSQL_URL
+    return make_url(server).set(database=name).render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
-"""The test project's settings: one SQLite and one MariaDB database, a task backend on each.
+"""The test project's settings: one SQLite, one MariaDB and (with ``DJ_TEST_POSTGRESQL_URL``) one
+PostgreSQL database, a task backend on each.
 
 Database names come from the environment, so that the daemon, another
 process, opens the very databases the tests set up (``conftest.django_env``).
@@ -16,7 +17,7 @@ pymysql.install_as_MySQLdb()
 SECRET_KEY = "dj-daemon tests"
 USE_TZ = True
 INSTALLED_APPS = ["tests.django.taskapp"]
-LOGGING = {"version": 1}  # dictConfig disables existing loggers: the daemon's must survive it
+LOGGING = {"version": 1, "disable_existing_loggers": False}  # the daemon's and the web page's loggers must survive it
 
 SQLITE = os.environ["DJ_TEST_DJANGO_SQLITE"]
 MYSQL_NAME = os.environ["DJ_TEST_DJANGO_MYSQL"]
@@ -40,3 +41,15 @@ TASKS = {
     "mysql_url": {"BACKEND": BACKEND, "OPTIONS": {
         "URL": MYSQL_SERVER.set(database=MYSQL_NAME).render_as_string(hide_password=False)}},
 }
+if os.environ.get("DJ_TEST_DJANGO_POSTGRESQL"):
+    POSTGRESQL_NAME = os.environ["DJ_TEST_DJANGO_POSTGRESQL"]
+    POSTGRESQL_SERVER = make_url(os.environ["DJ_TEST_POSTGRESQL_URL"])
+    DATABASES["postgresql"] = {
+        "ENGINE": "django.db.backends.postgresql", "NAME": POSTGRESQL_NAME,
+        "TEST": {"NAME": POSTGRESQL_NAME, "DEPENDENCIES": []}, "HOST": POSTGRESQL_SERVER.host,
+        "PORT": POSTGRESQL_SERVER.port or 5432, "USER": POSTGRESQL_SERVER.username,
+        "PASSWORD": POSTGRESQL_SERVER.password or ""}
+    TASKS["postgresql"] = {"BACKEND": BACKEND, "QUEUES": ["default", "mail"],
+                           "OPTIONS": {"DATABASE": "postgresql", **FAST_RETRIES}}
+    TASKS["postgresql_url"] = {"BACKEND": BACKEND, "OPTIONS": {
+        "URL": POSTGRESQL_SERVER.set(database=POSTGRESQL_NAME).render_as_string(hide_password=False)}}

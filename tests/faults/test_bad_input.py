@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 
 from dj_daemon.api import Queue
 from dj_daemon.job import NewJob
-from tests.conftest import bin_path
+from tests.conftest import DIALECTS, bin_path
 from tests.faults import jobs as fjobs
 from tests.faults.conftest import Ledger, dialect_of, report_figure, total_rows
 
@@ -143,7 +143,7 @@ def future_stored_not_run(ctx: Ctx, result: subprocess.CompletedProcess) -> None
     assert "run_at: 9999-12-31 23:59:59" in shown and "attempts: 0" in shown, shown
 
 
-BOTH = ("sqlite", "mysql")
+BOTH = tuple(DIALECTS)
 CASES = [
     Case("corrupt_handler_fails_for_good_and_worker_goes_on", ["workoff"], 1,
          stdout=("2 jobs completed", "4 failed"), prepare=corrupt_handlers, check=corrupt_failed_for_good,

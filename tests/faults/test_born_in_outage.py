@@ -16,13 +16,14 @@ from sqlalchemy.engine import make_url
 
 from dj_daemon.api import Queue
 from tests import jobs
+from tests.conftest import SERVERS
 from tests.faults.conftest import wait_until
 from tests.faults.test_daemon_kill import kill_whole
 from tests.faults.test_db_outage import relay  # noqa: F401  (the fixture)
 from tests.process.daemon import wait_for
 
 
-@pytest.mark.parametrize("db_url", ["mysql"], indirect=True)
+@pytest.mark.parametrize("db_url", SERVERS, indirect=True)
 def test_a_worker_born_in_an_outage_registers_and_its_jobs_are_freed_after_a_crash(
         config, store, subprocess_env, daemons, relay, tmp_path: Path) -> None:  # noqa: F811
     side, flag = str(tmp_path / "runs.txt"), str(tmp_path / "flag")

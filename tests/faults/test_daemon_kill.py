@@ -22,6 +22,7 @@ import pytest
 
 from dj_daemon.api import Queue
 from dj_daemon.config import Config
+from tests.conftest import DIALECTS, SERVERS
 from tests.faults import jobs as fjobs
 from tests.faults.conftest import (Ledger, dialect_of, enqueue_timed, locked_rows, report_figure, total_rows,
                                    wait_until)
@@ -40,7 +41,7 @@ def kill_whole(daemon: Daemon) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("db_url", ["sqlite", "mysql"], indirect=True)
+@pytest.mark.parametrize("db_url", DIALECTS, indirect=True)
 def test_whole_daemon_kill_storm_runs_no_finished_job_again(config, store, subprocess_env, daemons,
                                                             tmp_path: Path) -> None:
     side = str(tmp_path / "runs.txt")
@@ -80,7 +81,7 @@ def test_whole_daemon_kill_storm_runs_no_finished_job_again(config, store, subpr
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("db_url", ["mysql"], indirect=True)
+@pytest.mark.parametrize("db_url", SERVERS, indirect=True)
 def test_a_lost_host_reruns_at_most_a_batch_per_worker(config: Config, store, subprocess_env, daemons,
                                                       tmp_path: Path) -> None:
     side = str(tmp_path / "runs.txt")

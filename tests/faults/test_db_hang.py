@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 
 from dj_daemon.api import Queue
 from tests import jobs
+from tests.conftest import SERVERS
 from tests.faults.test_db_outage import relay  # noqa: F401  (the fixture)
 from tests.process.daemon import Daemon, wait_for
 
@@ -37,7 +38,7 @@ def registered(store) -> set[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("db_url", ["mysql"], indirect=True)
+@pytest.mark.parametrize("db_url", SERVERS, indirect=True)
 def test_watchdog_pings_and_a_stop_go_on_while_the_database_hangs(config, store, subprocess_env, relay,  # noqa: F811
                                                                   tmp_path: Path) -> None:
     side = str(tmp_path / "runs.txt")

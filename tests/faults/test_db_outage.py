@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
+from tests.conftest import SERVERS
 from tests.faults.conftest import (Ledger, dialect_of, enqueue_timed, locked_rows, report_figure,
                                    rows_with_errors, total_rows, wait_until)
 
@@ -122,15 +123,16 @@ class Relay:
 
 
 @pytest.fixture
-def relay(mysql_server):
-    url = make_url(mysql_server)
-    relay = Relay((url.host or "127.0.0.1", url.port or 3306))
+def relay(config):
+    """A relay to the test database's server (MariaDB or PostgreSQL)."""
+    url = make_url(config.url)
+    relay = Relay((url.host or "127.0.0.1", url.port or {"postgresql": 5432}.get(url.get_backend_name(), 3306)))
     yield relay
     relay.close()
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("db_url", ["mysql"], indirect=True)
+@pytest.mark.parametrize("db_url", SERVERS, indirect=True)
 def test_ten_second_outage_is_survived_with_bounded_logs(config, store, subprocess_env, daemons, relay,
                                                          tmp_path: Path) -> None:
     side = str(tmp_path / "runs.txt")

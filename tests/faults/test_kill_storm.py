@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import DIALECTS
 from tests.faults.conftest import (Ledger, dialect_of, enqueue_timed, locked_rows, report_figure,
                                    rows_with_errors, total_rows, wait_until)
 
@@ -25,7 +26,7 @@ KILL_FOR = float(os.environ.get("DJ_FAULTS_KILL_SECONDS", "20"))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("db_url", ["sqlite", "mysql"], indirect=True)
+@pytest.mark.parametrize("db_url", DIALECTS, indirect=True)
 def test_kill_storm_loses_nothing_and_doubles_only_killed_runs(config, store, subprocess_env, daemons,
                                                                tmp_path: Path) -> None:
     side = str(tmp_path / "runs.txt")

@@ -14,13 +14,14 @@ import pytest
 
 from dj_daemon.api import Queue
 from tests import jobs
+from tests.conftest import DIALECTS
 from tests.process.daemon import wait_for
 
 DEATHS = ("exit", "SIGKILL", "SIGSEGV")
 HOW = {"exit": "exited with code 3", "SIGKILL": "killed by SIGKILL", "SIGSEGV": "killed by SIGSEGV"}
 
 
-@pytest.mark.parametrize("db_url", ["sqlite", "mysql"], indirect=True)
+@pytest.mark.parametrize("db_url", DIALECTS, indirect=True)
 def test_a_job_that_kills_its_worker_fails_for_good_after_max_attempts(config, store, start_daemon,
                                                                       tmp_path: Path) -> None:
     side = str(tmp_path / "runs.txt")

@@ -18,7 +18,7 @@ from dj_daemon.api import Queue
 from dj_daemon.job import NewJob
 from dj_daemon.worker import Worker
 from tests import jobs
-from tests.conftest import bin_path
+from tests.conftest import DIALECTS, bin_path
 from tests.faults import jobs as fjobs
 from tests.faults.conftest import Ledger, dialect_of, report_figure, wait_until
 from tests.process.daemon import wait_for
@@ -66,7 +66,7 @@ def test_no_pickle_yaml_load_eval_or_exec_in_the_packages() -> None:
     assert offences == {}
 
 
-@pytest.mark.parametrize("db_url", ["sqlite", "mysql"], indirect=True)
+@pytest.mark.parametrize("db_url", DIALECTS, indirect=True)
 def test_allow_list_is_enforced_when_the_job_runs(config, store, subprocess_env, tmp_path: Path) -> None:
     from tests import side_effect_module
 
@@ -101,7 +101,7 @@ def hostile_handlers(folder: Path) -> dict[str, dict]:
     }
 
 
-@pytest.mark.parametrize("db_url", ["sqlite", "mysql"], indirect=True)
+@pytest.mark.parametrize("db_url", DIALECTS, indirect=True)
 def test_a_row_cannot_walk_out_of_the_allowed_modules(config, store, tmp_path: Path) -> None:
     """A real worker meets rows written straight into ``delayed_jobs``: none runs, each fails for good."""
     config = config.replace(allowed_modules=("tests.jobs", "tests.reach"), max_attempts=5)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import SERVERS
 from tests.faults.conftest import (Ledger, dialect_of, enqueue_timed, locked_rows, report_figure,
                                    rows_with_errors, total_rows, wait_until)
 
@@ -23,7 +24,7 @@ def _ends_after(side: str, moment: float) -> list[float]:
     return [t for t in Ledger.read(side).end_times() if t > moment]
 
 
-@pytest.mark.parametrize("db_url", ["mysql"], indirect=True)
+@pytest.mark.parametrize("db_url", SERVERS, indirect=True)
 def test_stop_and_start_under_load_loses_and_doubles_nothing(config, store, subprocess_env, daemons,
                                                              tmp_path: Path) -> None:
     side = str(tmp_path / "runs.txt")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import SERVERS
 from tests.faults.conftest import (Ledger, dialect_of, enqueue_timed, locked_rows, report_figure,
                                    rows_with_errors, total_rows, wait_until)
 
@@ -21,7 +22,7 @@ JOBS = 20_000
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("db_url", ["mysql"], indirect=True)
+@pytest.mark.parametrize("db_url", SERVERS, indirect=True)
 def test_two_hosts_share_the_queue_and_free_a_dead_hosts_locks(config, store, subprocess_env, daemons,
                                                                tmp_path: Path) -> None:
     side = str(tmp_path / "runs.txt")

@@ -41,7 +41,7 @@ class Daemon:
     """Starts the daemon in its own session and records its sd_notify messages."""
 
     def __init__(self, env: dict[str, str], *args: str, watchdog_usec: int | None = None,
-                 journal: bool = False) -> None:
+                 journal: bool = False, program: list[str] | None = None) -> None:
         self.folder = tempfile.mkdtemp(prefix="djn")  # short: AF_UNIX paths are limited to 108 bytes
         self.socket_path = os.path.join(self.folder, "notify.sock")
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -59,7 +59,7 @@ class Daemon:
         if journal:  # as systemd does for a stdout/stderr connected to journald: the stream's device:inode
             stat = os.fstat(self._log.fileno())
             env["JOURNAL_STREAM"] = f"{stat.st_dev}:{stat.st_ino}"
-        self.proc = subprocess.Popen([bin_path("delayed_job"), "run", *args], env=env, stdout=self._log,
+        self.proc = subprocess.Popen([*(program or [bin_path("delayed_job")]), "run", *args], env=env, stdout=self._log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
 
     def _read(self) -> None:

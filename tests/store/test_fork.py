@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 
 from dj_daemon.job import NewJob
 from dj_daemon.store import Filters, Store
+from tests.conftest import SERVERS
 
 
 def sessions(store: Store) -> set[int]:
@@ -26,9 +27,13 @@ def sessions(store: Store) -> set[int]:
     admin = create_engine(store.engine.url)
     try:
         with admin.connect() as conn:
-            mine = conn.execute(text("SELECT CONNECTION_ID()")).scalar_one()
-            ids = conn.execute(text("SELECT ID FROM information_schema.PROCESSLIST WHERE DB = :db"),
-                               {"db": make_url(store.engine.url).database}).scalars()
+            if admin.dialect.name == "postgresql":
+                mine = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+                listed = "SELECT pid FROM pg_stat_activity WHERE datname = :db"
+            else:
+                mine = conn.execute(text("SELECT CONNECTION_ID()")).scalar_one()
+                listed = "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = :db"
+            ids = conn.execute(text(listed), {"db": make_url(store.engine.url).database}).scalars()
             return {int(i) for i in ids} - {mine}
     finally:
         admin.dispose()
@@ -43,7 +48,7 @@ def use_every_connection(store: Store) -> None:
 # threads other tests leave in this process (relays, guard threads) do nothing in the child, which
 # only forgets the store and _exits: 3.12's general warning about forking them says nothing here
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
-@pytest.mark.parametrize("db_url", ["mysql"], indirect=True)
+@pytest.mark.parametrize("db_url", SERVERS, indirect=True)
 def test_a_child_forgetting_the_store_leaves_every_parent_session_open(store: Store) -> None:
     use_every_connection(store)
     before = sessions(store)

@@ -1,0 +1,120 @@
+"""PostgreSQL's LISTEN/NOTIFY: a job enqueued from another host starts at once, and an idle daemon
+only polls slowly (``dj_daemon.listen``).
+
+The jobs here are inserted with ``Store.insert``, which sends no same-host nudge (``Queue.enqueue``
+does), and the daemon runs as another ``DJ_HOSTNAME``: only the database can have told it.
+"""
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from dj_daemon.api import Queue
+from dj_daemon.listen import SAFETY_POLL
+from dj_daemon.store.postgresql import CHANNEL
+from tests import jobs
+from tests.process import listen_jobs
+from tests.process.daemon import wait_for
+
+pytestmark = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+#: As from another host, and with polls too slow to explain a quick start.
+ELSEWHERE = {"DJ_HOSTNAME": "otherhost", "DJ_POLL_INTERVAL": "30", "DJ_SLEEP_DELAY": "600"}
+
+
+def _enqueue_stamp(config, store, side: str) -> None:
+    store.insert([Queue(config, store).prepare(listen_jobs.stamp, side, time.time())])
+
+
+def _pickups(side: str) -> list[float]:
+    return [float(started) - float(enqueued) for enqueued, started in (line.split(":") for line in jobs.runs(side))]
+
+
+def test_a_job_from_another_host_starts_at_once(config, store, start_daemon, tmp_path: Path) -> None:
+    side = str(tmp_path / "runs.txt")
+    daemon = start_daemon("-n", "2", env=ELSEWHERE)
+    daemon.wait_ready()
+    wait_for(lambda: f"LISTEN {CHANNEL}" in _listening(config.url), what="the supervisor listening")
+    time.sleep(0.5)  # both workers idle, waiting to be woken
+    for n in range(5):
+        _enqueue_stamp(config, store, side)
+        wait_for(lambda: len(jobs.runs(side)) == n + 1, timeout=10, what=f"job {n + 1} run")
+        time.sleep(0.2)
+    pickups = _pickups(side)
+    # 30 s between polls: a start within a second is the notification's doing (2 ms measured, unloaded)
+    assert max(pickups) < 1.0 and statistics.median(pickups) < 0.25, pickups
+
+
+def test_a_job_due_later_starts_when_due_without_a_poll(config, store, start_daemon, tmp_path: Path) -> None:
+    """The notification carries the rows' earliest ``run_at``: the supervisor polls then."""
+    side = str(tmp_path / "runs.txt")
+    daemon = start_daemon("-n", "1", env=ELSEWHERE)
+    daemon.wait_ready()
+    wait_for(lambda: f"LISTEN {CHANNEL}" in _listening(config.url), what="the supervisor listening")
+    time.sleep(0.5)
+    queue = Queue(config, store)
+    due = time.time() + 1.5
+    store.insert([queue.prepare(jobs.record, side, "later", run_at=queue.store.clock() + _seconds(1.5))])
+    wait_for(lambda: jobs.runs(side) == ["later"], timeout=10, what="the job due later run")
+    assert time.time() - due < 2.0
+
+
+def test_an_idle_daemon_only_polls_slowly(config, store, start_daemon, tmp_path: Path) -> None:
+    """Listening, the idle poll (``Store.has_ready``, counted) runs every ``SAFETY_POLL`` seconds,
+    not every ``poll_interval`` (0.5 s here)."""
+    polls = tmp_path / "polls.txt"
+    start_daemon("-n", "2", env={**ELSEWHERE, "DJ_POLL_INTERVAL": "0.5", "DJ_TEST_POLL_LOG": str(polls)},
+                 program=[sys.executable, "-m", "tests.process.counted_cli"]).wait_ready()
+    wait_for(lambda: f"LISTEN {CHANNEL}" in _listening(config.url), what="the supervisor listening")
+    time.sleep(0.5 + SAFETY_POLL * 1.5)
+    times = [float(line.split()[1]) for line in polls.read_text().splitlines()]
+    assert 1 <= len(times) <= 3, times  # the first (at start) and one or two safety polls
+    gaps = [later - earlier for earlier, later in zip(times, times[1:])]
+    assert all(gap > SAFETY_POLL * 0.9 for gap in gaps), gaps
+
+
+def _seconds(n: float):
+    from datetime import timedelta
+
+    return timedelta(seconds=n)
+
+
+def _admin(url: str):
+    return create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+
+
+def _listening(url: str) -> str:
+    """The last statements of the database's sessions (the listener's is its LISTEN)."""
+    engine = _admin(url)
+    try:
+        with engine.connect() as conn:
+            return " ".join(conn.execute(text("SELECT query FROM pg_stat_activity WHERE datname = :db"),
+                                         {"db": make_url(url).database}).scalars())
+    finally:
+        engine.dispose()
+
+
+def test_a_lost_listening_connection_is_replaced(config, store, start_daemon, tmp_path: Path) -> None:
+    """The listener's session ended by the server: the supervisor says so, listens again, and a
+    job from elsewhere starts at once again."""
+    side = str(tmp_path / "runs.txt")
+    daemon = start_daemon("-n", "1", env=ELSEWHERE)
+    daemon.wait_ready()
+    wait_for(lambda: f"LISTEN {CHANNEL}" in _listening(config.url), what="the supervisor listening")
+    engine = _admin(config.url)
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                          "WHERE datname = :db AND query = :listen"),
+                     {"db": make_url(config.url).database, "listen": f"LISTEN {CHANNEL}"})
+    engine.dispose()
+    wait_for(lambda: "lost the connection listening for new jobs" in daemon.log(), what="the loss logged")
+    wait_for(lambda: f"LISTEN {CHANNEL}" in _listening(config.url), what="listening again")
+    time.sleep(0.5)
+    _enqueue_stamp(config, store, side)
+    wait_for(lambda: len(jobs.runs(side)) == 1, timeout=10, what="the job run")
+    assert _pickups(side)[0] < 1.0
