@@ -265,8 +265,8 @@ def jobs_cancel(ctx: click.Context, job_id: int) -> None:
 #: what ``run`` takes; ``start`` and ``restart`` add the pidfile; ``stop``, ``status`` and ``reload`` take
 #: the daemon's options too but not its log (see ``cli_options.DAEMON``)
 RUN = (*cli_options.DAEMON, "log_file", "log_dir")
-run_options = cli_options.options(*RUN, refuse_exit_on_complete=True)
-start_options = cli_options.options(*RUN, "pidfile", "pid_dir", refuse_exit_on_complete=True)
+run_options = cli_options.options(*RUN, "exit_on_complete")
+start_options = cli_options.options(*RUN, "exit_on_complete", "pidfile", "pid_dir")
 pidfile_options = cli_options.options(*cli_options.DAEMON, "pidfile", "pid_dir")
 
 
@@ -277,7 +277,8 @@ def _supervise(ctx: click.Context, given: dict[str, Any], log_file: str) -> int:
     log.setup(config.log_level, filename=log_file, log_format=config.log_format, hostname=config.hostname,
               timezone_name=config.display_timezone)
     titles.supervisor(given.get("prefix"))
-    return Supervisor(config, lambda: console.config_from(ctx, **flags)).run()
+    return Supervisor(config, lambda: console.config_from(ctx, **flags),
+                      exit_on_complete=bool(given.get("exit_on_complete"))).run()
 
 
 @cli.command()

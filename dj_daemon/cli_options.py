@@ -35,9 +35,6 @@ def _refuse(message: str) -> Callable[[click.Context, click.Parameter, Any], Non
     return refuse
 
 
-NO_EXIT_ON_COMPLETE = ("the daemon keeps its workers until it is stopped; to run the queue empty and exit, "
-                       "use `delayed_job workoff` or `delayed_job work --exit-on-complete`")
-
 #: delayed_job's options that have no equivalent here: each is refused, naming what to use
 REFUSED: dict[str, tuple[tuple[str, ...], bool, str]] = {
     "monitor": (("-m", "--monitor"), True, "the supervisor already restarts workers that die; to restart the "
@@ -77,22 +74,16 @@ OPTIONS: dict[str, Decorator] = {
        for name, (decls, flag, message) in REFUSED.items()},
 }
 
-#: the daemon's verbs refuse --exit-on-complete (see NO_EXIT_ON_COMPLETE)
-DAEMON_EXIT_ON_COMPLETE = click.option("--exit-on-complete", is_flag=True, hidden=True, expose_value=False,
-                                       callback=_refuse(NO_EXIT_ON_COMPLETE))
-
 WORKER = ("queues", "min_priority", "max_priority", "sleep_delay")
 #: what describes a daemon: ``stop``, ``status`` and ``reload`` take these too, as ``script/delayed_job``
 #: does, so that one line of options serves every verb; they act on the daemon behind the pidfile
 DAEMON = ("workers", "pools", *WORKER, "prefix", *REFUSED)
 
 
-def options(*names: str, refuse_exit_on_complete: bool = False) -> Decorator:
+def options(*names: str) -> Decorator:
     """Declare the named options on a command (or the group), in the order given."""
 
     def decorate(func: Any) -> Any:
-        if refuse_exit_on_complete:
-            func = DAEMON_EXIT_ON_COMPLETE(func)
         for name in reversed(names):
             func = OPTIONS[name](func)
         return func
@@ -123,7 +114,7 @@ def pass_to_verb(ctx: click.Context) -> None:
 def settings(ctx: click.Context, given: dict[str, Any]) -> dict[str, Any]:
     """The config's settings from a daemon verb's options: ``--pid-dir`` and ``--log-dir`` name files."""
     values = {name: value for name, value in given.items()
-              if name not in ("prefix", "pidfile", "pid_dir", "log_file", "log_dir")}
+              if name not in ("prefix", "pidfile", "pid_dir", "log_file", "log_dir", "exit_on_complete")}
     if "pools" in values:
         values["pools"] = tuple(values["pools"]) or None
     return {**values, "pidfile": file_or_dir(ctx, "pidfile", "pid_dir", "delayed_job.pid"),

@@ -59,8 +59,11 @@ STATUS_EVERY = 5.0      # seconds between queue readings (STATUS=, metrics): eac
 class Supervisor:
     """Forks the configured worker pools and keeps them running until told to stop."""
 
-    def __init__(self, config: Config, reload_config: Callable[[], Config], notifier: Notifier | None = None):
+    def __init__(self, config: Config, reload_config: Callable[[], Config], notifier: Notifier | None = None,
+                 exit_on_complete: bool = False):
+        """``exit_on_complete``: stop once every worker waits and no job is ready (``_poll``)."""
         self.config = config
+        self.exit_on_complete = exit_on_complete
         self.reload_config = reload_config
         self.notifier = notifier or Notifier()
         self.pools: list[Pool] = pools_of(config)
@@ -390,11 +393,24 @@ class Supervisor:
                     self.failures[slot.pool] = 0  # the pool works: whatever killed workers before is over
 
     def _poll(self) -> None:
-        """One query per pool with idle workers: is there work? Then wake them."""
+        """One query per pool with idle workers: is there work? Then wake them. With
+        ``exit_on_complete`` (delayed_job's ``run --exit-on-complete``), a poll that finds every
+        worker waiting and the database sure that no pool has a job ready stops the daemon."""
+        answers = []
         for index, pool in enumerate(self.pools):
             idle = any(s.waiting and s.pool == index for s in self.slots.values())
-            if idle and self.upkeep.has_work(pool.queues):
+            work = self.upkeep.has_work(pool.queues) if idle else None
+            answers.append(work)
+            if work:
                 self._wake_waiting(index)
+        if self.exit_on_complete and self._all_waiting() and all(work is False for work in answers):
+            log.info("no job left to run (--exit-on-complete): stopping")
+            self.handle_term()
+
+    def _all_waiting(self) -> bool:
+        """Every worker of every pool is running and waits for work."""
+        expected = sum(pool.size for pool in self.pools)
+        return len(self.slots) == expected and all(s.waiting for s in self.slots.values())
 
     def _wake_waiting(self, pool: int | None) -> None:
         """Wake the idle workers (of one pool, or all): each will try to reserve."""

@@ -206,7 +206,8 @@ class Upkeep:
         else:
             self.measuring_fails = False
 
-    def has_work(self, queues: tuple[str, ...]) -> bool:
-        """The idle poll: is a job ready for a pool serving ``queues`` (empty: all)?"""
+    def has_work(self, queues: tuple[str, ...]) -> bool | None:
+        """The idle poll: is a job ready for a pool serving ``queues`` (empty: all)? None when the
+        database could not say."""
         config = self.config.replace(queues=queues) if queues else self.config
-        return bool(self.guarded(lambda store: store.has_ready(filters_from(config))))
+        return self.guarded(lambda store: store.has_ready(filters_from(config)))

@@ -8,6 +8,7 @@ are read from ``/proc/<pid>/cmdline`` of the real supervisor and workers.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 import signal
 from importlib.metadata import version
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Iterator
 import pytest
 
 from dj_daemon.api import Queue
-from dj_daemon.cli_options import NO_EXIT_ON_COMPLETE, REFUSED
+from dj_daemon.cli_options import REFUSED
 from dj_daemon.daemonize import read_pid
 from dj_daemon.processes import children_of
 from tests import jobs
@@ -137,14 +138,31 @@ def test_exit_on_complete_works_off_and_exits(config, store, subprocess_env, tmp
     assert dj(subprocess_env, "work", "--exit-on-complete").returncode == 0
 
 
-@pytest.mark.parametrize("args", [["start", "--exit-on-complete"], ["--exit-on-complete", "start"],
-                                  ["run", "--exit-on-complete"], ["--exit-on-complete", "restart"]])
-def test_the_daemon_refuses_exit_on_complete(bare_env, run_dir: Path, args: list[str]) -> None:
-    """README: ``script/delayed_job start --exit-on-complete``: the supervised daemon keeps its workers,
-    so it refuses with one line naming workoff and work --exit-on-complete, and starts nothing."""
-    result = dj({**bare_env, "DJ_PIDFILE": str(run_dir / "dj.pid")}, *args)
-    one_line_error(result, NO_EXIT_ON_COMPLETE)
-    assert not run_dir.exists()
+@pytest.mark.parametrize("args", [["run", "-n", "2", "--exit-on-complete"], ["--exit-on-complete", "-n", "2", "run"]])
+def test_the_daemon_exits_on_complete(config, store, subprocess_env, tmp_path: Path, args: list[str]) -> None:
+    """README: ``script/delayed_job run --exit-on-complete``: the daemon's workers run the queue empty,
+    then the daemon stops (exit 0); a job due later does not keep it running."""
+    side = str(tmp_path / "runs.txt")
+    queue = Queue(config, store)
+    for n in range(6):
+        queue.enqueue(jobs.record, side, n)
+    later = queue.enqueue(jobs.record, side, "later", run_at=timedelta(hours=1))
+    result = dj(subprocess_env, *args)
+    assert result.returncode == 0, result.stderr
+    assert sorted(jobs.runs(side)) == [str(n) for n in range(6)]
+    assert [job.id for job in store.jobs()] == [later]
+    assert "no job left to run (--exit-on-complete): stopping" in result.stderr
+
+
+def test_the_started_daemon_exits_on_complete(config, store, subprocess_env, tmp_path: Path, run_dir: Path) -> None:
+    """README: ``script/delayed_job start --exit-on-complete``: in the background, the same; its
+    pidfile goes with it."""
+    side, pidfile = str(tmp_path / "runs.txt"), run_dir / "dj.pid"
+    Queue(config, store).enqueue(jobs.record, side, "a")
+    started = dj({**subprocess_env, "DJ_PIDFILE": str(pidfile)}, "--exit-on-complete", "start")
+    assert started.returncode == 0, started.stderr
+    wait_for(lambda: not pidfile.exists(), 60, "the daemon's exit")
+    assert jobs.runs(side) == ["a"] and store.jobs() == []
 
 
 def test_titles_show_the_prefix_and_the_running_job(config, store, start_daemon, tmp_path: Path) -> None:

@@ -293,7 +293,7 @@ COMMANDS: dict[str, list[str] | tuple[str, ...]] = {  # a list works; a tuple is
     "-n, --number_of_workers": ["-n", "3", "start"],
     "--queue, --queues": ["--queue", "mail", "--queues=mail,tasks", "start"],
     "--pool": ["--pool=mail", "--pool=*:2", "start"],
-    "--exit-on-complete": ["work", "--exit-on-complete"],
+    "--exit-on-complete": ["-n", "2", "run", "--exit-on-complete"],
     "-p, --prefix": ["-p", "app1", "start"],
     "--min-priority, --max-priority": ["work", "--min-priority", "0", "--max-priority", "9"],
     "--sleep-delay": ["work", "--sleep-delay", "2"],
