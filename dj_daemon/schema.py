@@ -1,5 +1,5 @@
 """The tables, in SQLAlchemy Core: the work queue, tracked states, worker heartbeats, kept results,
-per-minute counts.
+per-minute counts, recurring runs.
 
 Times are naive UTC with microseconds (``DATETIME(6)`` on MySQL), so that
 ordering by ``run_at`` and comparing lock ages agree on every dialect.
@@ -152,6 +152,19 @@ minutes = Table(
     Index("ix_delayed_job_minutes_minute", "minute"),
 )
 
+
+#: One row per occurrence of a recurring entry that some host enqueued (see ``store.recurring``):
+#: the primary key makes a second insert of the same occurrence impossible, on any dialect, so
+#: hosts that race on it enqueue it once. Pruned to the recent rows of each entry.
+recurring_runs = Table(
+    "delayed_job_recurring_runs",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("occurrence", Time, primary_key=True),  # naive UTC, as every time here
+    Column("job_id", Id),  # the delayed_jobs row it enqueued (gone once the job ran)
+    Column("hostname", String(255), nullable=False),
+    Column("enqueued_at", Time, nullable=False),
+)
 
 def create_all(engine: Engine) -> None:
     """Create missing tables, and the indexes missing on tables that exist (an index added in a

@@ -160,6 +160,7 @@ class Supervisor:
         if now >= self.next_beat:
             self.next_beat = now + self.config.heartbeat_interval
             self.upkeep.heartbeat({s.name: s.job for s in self.slots.values()})
+        self.upkeep.recur()
         if now >= self.next_status:
             spent = self.upkeep.measure_queue()  # a slow reading (a big backlog) waits longer for the next
             self.next_status = time.monotonic() + max(STATUS_EVERY, spent * READING_SHARE)

@@ -1,4 +1,5 @@
-"""The supervisor's database duties: freeing dead workers' jobs, heartbeats, polls, queue readings.
+"""The supervisor's database duties: freeing dead workers' jobs, heartbeats, polls, queue readings,
+recurring jobs.
 
 Every duty goes through ``guarded``: a database error is logged once per
 outage and yields None, and the duty is tried again on a later turn, so an
@@ -27,10 +28,11 @@ from typing import Callable, NamedTuple
 
 from . import journal
 from .config import Config
-from .errors import DatabaseError
+from .errors import DatabaseError, DJError
 from .metrics import Metrics
 from .minutes import Tally
 from .processes import alive
+from .schedule import Scheduler
 from .sentinels import present
 from .store import Store, open_store
 from .worker import filters_from
@@ -88,6 +90,7 @@ class Upkeep:
         self._resume_at = 0.0   # no duty before this (monotonic), after a failure
         self._prune_at = 0.0    # the next pruning round starts then (monotonic)
         self._pruning: tuple[int, int] | None = None  # a round under way: the id it goes on after, rows pruned
+        self.scheduler = Scheduler(config)  # imports schedule_modules: a bad schedule stops the start here
 
     def new_turn(self) -> None:
         """A new turn of the loop: it may spend ``timeout`` on the database again."""
@@ -188,6 +191,20 @@ class Upkeep:
             if pruned:
                 log.info("pruned %d completed tracked job(s) older than %g day(s)", pruned,
                          self.config.tracked_retention)
+
+    def recur(self) -> None:
+        """Enqueue the recurring occurrences that are due (no query before one is: see ``schedule``),
+        and now and then prune old runs. A config reloaded by SIGHUP brings its own schedule; one
+        that is refused leaves the running schedule in place, logged once."""
+        if self.scheduler.config is not self.config:
+            try:
+                self.scheduler = Scheduler(self.config)
+            except DJError as exc:
+                log.error("schedule not reloaded, keeping the running one: %s", exc)
+                self.scheduler.config = self.config
+        scheduler, now = self.scheduler, self.store.clock()
+        self.guarded(lambda store: scheduler.tick(store, now))
+        self.guarded(lambda store: scheduler.prune(store, now, time.monotonic()))
 
     def measure_queue(self) -> float:
         """One grouped query for STATUS= and the metrics: jobs due and waiting, by queue. Returns

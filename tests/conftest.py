@@ -30,7 +30,7 @@ MYSQL_URL = os.environ.get("DJ_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:
 POSTGRESQL_URL = os.environ.get("DJ_TEST_POSTGRESQL_URL", "")
 REQUIRE_MYSQL = os.environ.get("DJ_TEST_REQUIRE_MYSQL") == "1"
 DIALECTS = ["sqlite", "mysql"] + (["postgresql"] if POSTGRESQL_URL else [])
-POSTGRESQL_SCOPE = ("tests/store/", "tests/worker/test_worker.py", "tests/worker/test_records.py",
+POSTGRESQL_SCOPE = ("tests/store/", "tests/schedule/test_runs.py", "tests/worker/test_worker.py", "tests/worker/test_records.py",
                     "tests/worker/test_batches.py", "tests/long_jobs/test_tracking.py")
 
 
