@@ -167,11 +167,11 @@ def schedule_(ctx: click.Context) -> None:
     """The recurring jobs: one line each, with its last and next run (UTC)."""
     config = console.config_from(ctx)
     lines = recurring.listing(config, _store(config), utcnow())
-    click.echo(f"{'name':24} {'when':28} {'missed':8} {'last run (UTC)':19} {'job':>8} {'next run (UTC)':19} target")
+    click.echo(f"{'name':24} {'when':32} {'missed':8} {'last run (UTC)':19} {'job':>8} {'next run (UTC)':19} target")
     for line in lines:
         last = f"{line.last.occurrence:%Y-%m-%d %H:%M:%S}" if line.last else "never"
         job = str(line.last.job_id) if line.last and line.last.job_id is not None else "-"
-        click.echo(f"{line.name:24} {line.when:28} {line.missed:8} {last:19} {job:>8} {line.next:%Y-%m-%d %H:%M:%S} "
+        click.echo(f"{line.name:24} {line.when:32} {line.missed:8} {last:19} {job:>8} {line.next:%Y-%m-%d %H:%M:%S} "
                    f"{line.target}")
     if not lines:
         click.echo("no recurring job: add [schedule:NAME] sections, or list modules with @recurring in schedule_modules")

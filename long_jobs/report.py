@@ -128,7 +128,19 @@ def status_text(snap: dict[str, Any]) -> str:
         [f"  {r['id']:>7} {r['job_class']} {r['identifier']}: {r['reason']}" for r in snap["stalled"]] or ["  none"])
     out += ["", "parked, waiting for `long_jobs restart`:"] + (
         [f"  {job_line(r)}" for r in snap["parked"]] or ["  none"])
-    return "\n".join(out)
+    return "\n".join(out + schedule_text(snap.get("schedule")))
+
+
+def schedule_text(section: dict[str, Any] | None) -> list[str]:
+    """The recurring jobs' lines of the status (times UTC), or why they cannot be read."""
+    if section is None:
+        return []
+    if section["error"]:
+        return ["", f"recurring jobs: cannot read the schedule: {section['error']}"]
+    return ["", "recurring jobs (UTC):"] + (
+        [f"  {e['name'][:24]:24} {e['when'][:32]:32} last {_when(e['last_run']):19} "
+         f"{'on ' + e['last_host'] if e['last_host'] else '':14} next {_when(e['next_run'])}"
+         for e in section["entries"]] or ["  none"])
 
 
 def drain_progress(running: list[dict[str, Any]], now: datetime) -> str:
