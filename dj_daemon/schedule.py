@@ -97,7 +97,7 @@ class Planned(NamedTuple):
 def prepared(config: Config, schedule: list[Entry]) -> list[Planned]:
     """Each entry's target resolved under ``allowed_modules``, and its job row built once to
     try it; an unknown target, or arguments it cannot store, is one ``ConfigError`` naming the entry."""
-    queue = Queue(config)
+    queue = Queue(config, plugins=False)
     planned = []
     for entry in schedule:
         try:
@@ -115,7 +115,7 @@ class Scheduler:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.planned = prepared(config, entries(config))
-        self.queue = Queue(config)
+        self.queue = Queue(config, plugins=False)
         self.handled: dict[str, datetime | None] | None = None  # read from the runs table first
         self.wake_at: datetime | None = None
         self.prune_at = 0.0

@@ -81,7 +81,7 @@ class Upkeep:
         self.timeout = statement_timeout(watchdog_interval)
         self.store: Store = open_store(config, timeout=self.timeout)
         self.error = ""
-        self.measuring_fails = False
+        self._failing: set[str] = set()  # sheltered duties failing now (see ``_sheltered``)
         self.queued: int | None = None
         self.pending: list[Release] = []  # ended workers whose rows are not settled yet, in order
         self.orphans_checked = False
@@ -203,25 +203,37 @@ class Upkeep:
                 log.error("schedule not reloaded, keeping the running one: %s", exc)
                 self.scheduler.config = self.config
         scheduler, now = self.scheduler, self.store.clock()
-        self.guarded(lambda store: scheduler.tick(store, now))
-        self.guarded(lambda store: scheduler.prune(store, now, time.monotonic()))
+
+        def recur() -> None:
+            self.guarded(lambda store: scheduler.tick(store, now))
+            self.guarded(lambda store: scheduler.prune(store, now, time.monotonic()))
+        self._sheltered("recur", "cannot enqueue a recurring job", recur)
+
+    def _sheltered(self, duty: str, what: str, run: Callable[[], None]) -> None:
+        """Run a duty that is not worth the supervisor (a reading, a recurring job that cannot be
+        built now): what it raises beyond a database error is counted each time, logged the first
+        time of a run."""
+        try:
+            run()
+        except Exception as exc:
+            self.metrics.supervisor_error(duty)
+            if duty not in self._failing:
+                log.error("%s: %s: %s", what, type(exc).__name__, exc)
+            self._failing.add(duty)
+        else:
+            self._failing.discard(duty)
 
     def measure_queue(self) -> float:
         """One grouped query for STATUS= and the metrics: jobs due and waiting, by queue. Returns
         the seconds it took (it scans the waiting rows: over a second at a million)."""
         started = time.monotonic()
-        try:
+
+        def measure() -> None:
             depths = self.guarded(lambda store: store.queue_depths())
             if isinstance(depths, dict):
                 self.queued = sum(count for count, _ in depths.values())
                 self.metrics.queues(depths, self.store.clock(), set(present(self.config.sentinel_dir)))
-        except Exception as exc:  # a reading is not worth the supervisor: log the first of a run, count each
-            self.metrics.supervisor_error("measure_queue")
-            if not self.measuring_fails:
-                log.error("cannot measure the queue: %s: %s", type(exc).__name__, exc)
-            self.measuring_fails = True
-        else:
-            self.measuring_fails = False
+        self._sheltered("measure_queue", "cannot measure the queue", measure)
         return time.monotonic() - started
 
     def has_work(self, queues: tuple[str, ...]) -> bool:

@@ -93,3 +93,27 @@ def test_a_daemon_back_after_every_daemon_was_down_follows_the_missed_policy(
     missed_rows = [row for row in rows if row.enqueued_at - row.occurrence > timedelta(seconds=2)]
     assert len(missed_rows) == extra_jobs, occurrences(store)  # enqueued later than its grace: a missed one
     assert len(occurrences(store)) >= 4 + extra_jobs - 1
+
+
+def test_a_reload_brings_a_new_schedule_and_keeps_the_running_one_when_refused(
+        store: Store, start_daemon, subprocess_env, tmp_path: Path) -> None:
+    side = tmp_path / "runs.txt"
+    config_path = schedule_file(tmp_path, side)
+    daemon = start_daemon("-n", "1", env={**subprocess_env, "DJ_CONFIG": config_path, "DJ_HOSTNAME": "host-d"})
+    daemon.wait_ready()
+    wait_for(lambda: occurrences(store), 10, "the first occurrence")
+    Path(config_path).write_text(Path(config_path).read_text().replace(":record", ":nowhere"))
+    daemon.signal(signal.SIGHUP)
+    wait_for(lambda: "schedule not reloaded, keeping the running one" in daemon.log(), 20, "the refusal logged: "
+             + daemon.log()[-3000:])
+    count = len(occurrences(store))
+    wait_for(lambda: len(occurrences(store)) >= count + 2, 10, "the running schedule going on")
+    Path(config_path).write_text(ENTRY.replace("tick", "tock").format(side=f'"{side}"'))
+    daemon.signal(signal.SIGHUP)
+    tock = select(func.count()).select_from(recurring_runs).where(recurring_runs.c.name == "tock")
+    wait_for(lambda: store.transaction(lambda conn: conn.execute(tock).scalar()) >= 2, 15, "the new entry's runs")
+    settled = len(occurrences(store))
+    time.sleep(2)
+    assert len(occurrences(store)) == settled  # the old entry is no longer enqueued
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait(60) == 0
