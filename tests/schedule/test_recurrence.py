@@ -30,6 +30,15 @@ def test_cron_reads_seconds_last_and_its_time_zone() -> None:
     assert paris.next_after(datetime(2026, 1, 1, 12)) == datetime(2026, 1, 2, 1, 30)  # winter: UTC+1
 
 
+def test_daylight_saving_time_as_croniter_reads_it() -> None:
+    """02:30 in Paris: skipped on 29 March 2026 (it runs at 03:00), twice on 25 October (summer time,
+    then winter time, an hour apart); docs/operations.md says so."""
+    paris = Entry("e", "m:f", cron="30 2 * * *", timezone="Europe/Paris")
+    assert paris.between(datetime(2026, 3, 28, 12), datetime(2026, 3, 29, 12)) == [datetime(2026, 3, 29, 1)]
+    assert paris.between(datetime(2026, 10, 24, 12), datetime(2026, 10, 25, 12)) == [
+        datetime(2026, 10, 25, 0, 30), datetime(2026, 10, 25, 1, 30)]
+
+
 def test_on_time_occurrences_each_run_and_handled_ones_never_again() -> None:
     entry = Entry("e", "m:f", interval=1, grace=5)
     assert plan(entry, at(10), at(13.2)) == [at(11), at(12), at(13)]
