@@ -174,7 +174,8 @@ def schedule_(ctx: click.Context) -> None:
         click.echo(f"{line.name:24} {line.when:32} {line.missed:8} {last:19} {job:>8} {line.next:%Y-%m-%d %H:%M:%S} "
                    f"{line.target}")
     if not lines:
-        click.echo("no recurring job: add [schedule:NAME] sections, or list modules with @recurring in schedule_modules")
+        click.echo("no recurring job: add [schedule:NAME] sections, or list modules with @recurring "
+                   "in schedule_modules")
 
 
 @cli.group()

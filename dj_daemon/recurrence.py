@@ -63,17 +63,20 @@ class Entry:
     def _checks(self) -> list[tuple[bool, str]]:
         return [
             (0 < len(self.name) <= NAME_LENGTH, f"a name is 1 to {NAME_LENGTH} characters"),
-            (isinstance(self.target, str) and ":" in self.target, f"target must be 'pkg.mod:func', not {self.target!r}"),
+            (isinstance(self.target, str) and ":" in self.target,
+             f"target must be 'pkg.mod:func', not {self.target!r}"),
             ((self.cron is None) != (self.interval is None), "give either cron or interval, not both or neither"),
             (self.cron is None or _cron_ok(self.cron), f"invalid cron expression {self.cron!r}"),
             (self.interval is None or (isinstance(self.interval, int) and self.interval >= 1),
              f"interval must be a whole number of seconds, at least 1, not {self.interval!r}"),
             (_zone_ok(self.timezone), f"unknown time zone {self.timezone!r} (an IANA name such as Europe/Paris)"),
             (self.missed in MISSED, f"missed must be one of {', '.join(MISSED)}, not {self.missed!r}"),
-            (math.isfinite(self.grace) and 0 <= self.grace <= 86400 * 3650, f"grace must be 0 to 10 years, not {self.grace!r}"),
+            (math.isfinite(self.grace) and 0 <= self.grace <= 86400 * 3650,
+             f"grace must be 0 to 10 years, not {self.grace!r}"),
             (self.priority is None or (isinstance(self.priority, int) and -INT32 - 1 <= self.priority <= INT32),
              f"priority must be an integer, not {self.priority!r}"),
-            (isinstance(self.args, tuple) and isinstance(self.kwargs, Mapping), "args must be a list, kwargs an object"),
+            (isinstance(self.args, tuple) and isinstance(self.kwargs, Mapping),
+             "args must be a list, kwargs an object"),
         ]
 
     @property

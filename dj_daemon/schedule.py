@@ -136,7 +136,8 @@ class Scheduler:
                 self.handled[entry.name] = occurrence
                 if job_id is not None:
                     enqueued += 1
-                    log.info("recurring %s: enqueued job %d for %s", entry.name, job_id, f"{occurrence:%Y-%m-%d %H:%M:%S}")
+                    log.info("recurring %s: enqueued job %d for %s", entry.name, job_id,
+                             f"{occurrence:%Y-%m-%d %H:%M:%S}")
         self.wake_at = min(p.entry.next_after(now) for p in self.planned)
         return enqueued
 

@@ -26,7 +26,8 @@ def with_file(env: dict[str, str], tmp_path: Path, text: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("text, fragments", [
     (GOOD.replace("interval = 30s", "cron = 61 * * * *"), ("[schedule:tick]", "invalid cron expression")),
-    (GOOD.replace(":record", ":nowhere"), ("schedule entry 'tick'", "cannot import tests.schedule.recurring_jobs:nowhere")),
+    (GOOD.replace(":record", ":nowhere"),
+     ("schedule entry 'tick'", "cannot import tests.schedule.recurring_jobs:nowhere")),
     (GOOD + "timezone = Europe/Atlantis\n", ("[schedule:tick]", "unknown time zone 'Europe/Atlantis'")),
     (GOOD.replace("tests.schedule", "os.path"), ("schedule entry 'tick'", "not in allowed_modules")),
     (GOOD + "[jobs]\nschedule_modules = json\n", ("schedule_modules: json is not in allowed_modules",)),
