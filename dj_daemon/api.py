@@ -40,11 +40,14 @@ def _connection(connection: Any) -> Any:
 class Queue:
     """Enqueues into the ``delayed_jobs`` table of one database."""
 
-    def __init__(self, config: Config | None = None, store: Store | None = None) -> None:
+    def __init__(self, config: Config | None = None, store: Store | None = None, plugins: bool = True) -> None:
+        """``plugins=False`` leaves the ``plugins`` setting's callables uninstalled: the supervisor
+        builds its recurring jobs' rows with a queue, and a plugin's set-up belongs to the workers."""
         self.config = config or load_config(read_default=False)
         self._store = store
         self._nudge = Nudger(self.config)
-        install_plugins(self.config.plugins)
+        if plugins:
+            install_plugins(self.config.plugins)
 
     @property
     def store(self) -> Store:

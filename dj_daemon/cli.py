@@ -14,11 +14,11 @@ from typing import Any
 
 import click
 
-from . import cli_options, console, daemonize, display, log, metrics, standalone, titles
+from . import cli_options, console, daemonize, display, log, metrics, schedule as recurring, standalone, titles
 from .api import Queue
 from .config import Config
 from .errors import DatabaseError, WorkerInterrupted
-from .job import Job
+from .job import Job, utcnow
 from .payload import resolve
 from .pools import pools_of
 from .store import Store, open_store
@@ -71,6 +71,7 @@ def check(ctx: click.Context) -> None:
     """
     config = console.config_from(ctx)
     pools_of(config)
+    recurring.prepared(config, recurring.entries(config))
     metrics.require_client(config)
     missing = missing_file(config.url)
     if missing is not None:
@@ -179,6 +180,23 @@ def enqueue(ctx: click.Context, target: str, args: str, kwargs: str, queue: str 
     job_id = Queue(config).enqueue_call(function, tuple(parsed_args), parsed_kwargs, queue=queue,
                                         priority=priority)
     click.echo(f"enqueued job {job_id}")
+
+
+@cli.command("schedule")
+@click.pass_context
+def schedule_(ctx: click.Context) -> None:
+    """The recurring jobs: one line each, with its last and next run (UTC)."""
+    config = console.config_from(ctx)
+    lines = recurring.listing(config, _store(config), utcnow())
+    click.echo(f"{'name':24} {'when':32} {'missed':8} {'last run (UTC)':19} {'job':>8} {'next run (UTC)':19} target")
+    for line in lines:
+        last = f"{line.last.occurrence:%Y-%m-%d %H:%M:%S}" if line.last else "never"
+        job = str(line.last.job_id) if line.last and line.last.job_id is not None else "-"
+        click.echo(f"{line.name:24} {line.when:32} {line.missed:8} {last:19} {job:>8} {line.next:%Y-%m-%d %H:%M:%S} "
+                   f"{line.target}")
+    if not lines:
+        click.echo("no recurring job: add [schedule:NAME] sections, or list modules with @recurring "
+                   "in schedule_modules")
 
 
 @cli.group()

@@ -23,6 +23,7 @@ from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
 from .errors import ConfigError
+from .recurrence import Entry, from_text as schedule_entry
 
 DEFAULT_PATH = Path("/etc/delayed_job.conf")
 
@@ -131,6 +132,7 @@ SETTINGS: dict[str, Setting] = {
     "delay_jobs": Setting("jobs", _bool, "DJ_DELAY_JOBS"),
     "destroy_failed_jobs": Setting("jobs", _bool, "DJ_DESTROY_FAILED_JOBS"),
     "plugins": Setting("jobs", _list, "DJ_PLUGINS"),
+    "schedule_modules": Setting("jobs", _list, "DJ_SCHEDULE_MODULES"),
     "queues": Setting("worker", _list, "DJ_QUEUES"),
     "min_priority": Setting("worker", _optional_int, "DJ_MIN_PRIORITY", Bounds(-INT32 - 1, INT32)),
     "max_priority": Setting("worker", _optional_int, "DJ_MAX_PRIORITY", Bounds(-INT32 - 1, INT32)),
@@ -165,6 +167,8 @@ SETTINGS: dict[str, Setting] = {
     "web_read_only": Setting("web", _bool, "DJ_WEB_READ_ONLY"),
 }
 SECTIONS = sorted({s.section for s in SETTINGS.values()})
+#: A recurring entry's section: ``[schedule:NAME]``.
+SCHEDULE = "schedule:"
 
 
 @dataclass(frozen=True)
@@ -190,6 +194,9 @@ class Config:
     delay_jobs: bool | Callable[[Any], bool] = True
     destroy_failed_jobs: bool = False
     plugins: tuple[str, ...] = ()
+    schedule_modules: tuple[str, ...] = ()  # modules whose ``@recurring`` entries the daemon keeps
+    #: The ``[schedule:NAME]`` entries of the file (see ``recurrence``), in its order.
+    schedule: tuple[Entry, ...] = ()
     queues: tuple[str, ...] = ()
     min_priority: int | None = None
     max_priority: int | None = None
@@ -292,7 +299,13 @@ def _read_file(file: Path) -> dict[str, Any]:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ConfigError(f"{file}: cannot parse: {first}") from None
     values: dict[str, Any] = {}
+    schedule = [schedule_entry(section.partition(":")[2].strip(), dict(parser.items(section)),
+                               f"{file}: [{section}]") for section in parser.sections() if section.startswith(SCHEDULE)]
+    if schedule:
+        values["schedule"] = tuple(schedule)
     for section in parser.sections():
+        if section.startswith(SCHEDULE):
+            continue
         if section not in SECTIONS:
             raise ConfigError(f"{file}: unknown section [{section}]{_suggest(section, SECTIONS)}")
         for key, text in parser.items(section):

@@ -1,5 +1,5 @@
 """The tables, in SQLAlchemy Core: the work queue, tracked states, worker heartbeats, kept results,
-per-minute counts, unique keys, cancel requests.
+per-minute counts, unique keys, cancel requests, recurring runs.
 
 Times are naive UTC with microseconds (``DATETIME(6)`` on MySQL), so that
 ordering by ``run_at`` and comparing lock ages agree on every dialect.
@@ -181,6 +181,19 @@ cancel_requests = Table(
     Column("worker", String(255), nullable=False),  # the job's locked_by when it was asked to stop
     Column("requested_at", Time, nullable=False),
     Index("ix_delayed_job_cancel_requests_worker", "worker"),
+)
+
+#: One row per occurrence of a recurring entry that some host enqueued (see ``store.recurring``):
+#: the primary key makes a second insert of the same occurrence impossible, on any dialect, so
+#: hosts that race on it enqueue it once. Pruned to the recent rows of each entry.
+recurring_runs = Table(
+    "delayed_job_recurring_runs",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("occurrence", Time, primary_key=True),  # naive UTC, as every time here
+    Column("job_id", Id),  # the delayed_jobs row it enqueued (gone once the job ran)
+    Column("hostname", String(255), nullable=False),
+    Column("enqueued_at", Time, nullable=False),
 )
 
 def create_all(engine: Engine) -> None:

@@ -187,6 +187,7 @@ class Supervisor:
         self.canceller.turn(lambda: self.upkeep.guarded(lambda store: store.requests_of(self.config.hostname)),
                             lambda job_id: self.upkeep.guarded(lambda store: store.reconsider(job_id)),
                             self.slots.values(), self._signal, self.config.cancel_grace)
+        self.upkeep.recur()
         if now >= self.next_status:
             self.upkeep.measure_queue()
             self.next_status = time.monotonic() + STATUS_EVERY

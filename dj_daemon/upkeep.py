@@ -1,4 +1,5 @@
-"""The supervisor's database duties: freeing dead workers' jobs, heartbeats, polls, queue readings.
+"""The supervisor's database duties: freeing dead workers' jobs, heartbeats, polls, queue readings,
+recurring jobs.
 
 Every duty goes through ``guarded``: a database error is logged once per
 outage and yields None, and the duty is tried again on a later turn, so an
@@ -27,10 +28,11 @@ from typing import Callable, NamedTuple
 
 from . import journal
 from .config import Config
-from .errors import DatabaseError
+from .errors import DatabaseError, DJError
 from .metrics import Metrics
 from .minutes import Tally
 from .processes import alive
+from .schedule import Scheduler
 from .sentinels import present
 from .store import Depths, Store, open_store
 from .worker import filters_from
@@ -79,7 +81,7 @@ class Upkeep:
         self.timeout = statement_timeout(watchdog_interval)
         self.store: Store = open_store(config, timeout=self.timeout)
         self.error = ""
-        self.measuring_fails = False
+        self._failing: set[str] = set()  # sheltered duties failing now (see ``_sheltered``)
         self.queued: int | None = None  # jobs due at the last reading, for the charts: a lower bound past the cap
         self.queued_text = "?"          # the same for STATUS=: "?" before the first, "10000+" past the cap
         self.pending: list[Release] = []  # ended workers whose rows are not settled yet, in order
@@ -89,6 +91,7 @@ class Upkeep:
         self._resume_at = 0.0   # no duty before this (monotonic), after a failure
         self._prune_at = 0.0    # the next pruning round starts then (monotonic)
         self._pruning: tuple[int, int] | None = None  # a round under way: the id it goes on after, rows pruned
+        self.scheduler = Scheduler(config)  # imports schedule_modules: a bad schedule stops the start here
 
     def new_turn(self) -> None:
         """A new turn of the loop: it may spend ``timeout`` on the database again."""
@@ -190,21 +193,47 @@ class Upkeep:
                 log.info("pruned %d completed tracked job(s) older than %g day(s)", pruned,
                          self.config.tracked_retention)
 
+    def recur(self) -> None:
+        """Enqueue the recurring occurrences that are due (no query before one is: see ``schedule``),
+        and now and then prune old runs. A config reloaded by SIGHUP brings its own schedule; one
+        that is refused leaves the running schedule in place, logged once."""
+        if self.scheduler.config is not self.config:
+            try:
+                self.scheduler = Scheduler(self.config)
+            except DJError as exc:
+                log.error("schedule not reloaded, keeping the running one: %s", exc)
+                self.scheduler.config = self.config
+        scheduler, now = self.scheduler, self.store.clock()
+
+        def recur() -> None:
+            self.guarded(lambda store: scheduler.tick(store, now))
+            self.guarded(lambda store: scheduler.prune(store, now, time.monotonic()))
+        self._sheltered("recur", "cannot enqueue a recurring job", recur)
+
+    def _sheltered(self, duty: str, what: str, run: Callable[[], None]) -> None:
+        """Run a duty that is not worth the supervisor (a reading, a recurring job that cannot be
+        built now): what it raises beyond a database error is counted each time, logged the first
+        time of a run."""
+        try:
+            run()
+        except Exception as exc:
+            self.metrics.supervisor_error(duty)
+            if duty not in self._failing:
+                log.error("%s: %s: %s", what, type(exc).__name__, exc)
+            self._failing.add(duty)
+        else:
+            self._failing.discard(duty)
+
     def measure_queue(self) -> None:
         """One grouped query for STATUS= and the metrics: jobs due and waiting, by queue, counted
         up to ``COUNT_CAP`` (``Store.queue_depths``: a bounded read, so taken at a fixed interval)."""
-        try:
+
+        def measure() -> None:
             depths = self.guarded(lambda store: store.queue_depths())
             if isinstance(depths, Depths):
                 self.queued, self.queued_text = depths.total(), depths.shown_total()
                 self.metrics.queues(depths, self.store.clock(), set(present(self.config.sentinel_dir)))
-        except Exception as exc:  # a reading is not worth the supervisor: log the first of a run, count each
-            self.metrics.supervisor_error("measure_queue")
-            if not self.measuring_fails:
-                log.error("cannot measure the queue: %s: %s", type(exc).__name__, exc)
-            self.measuring_fails = True
-        else:
-            self.measuring_fails = False
+        self._sheltered("measure_queue", "cannot measure the queue", measure)
 
     def has_work(self, queues: tuple[str, ...]) -> bool | None:
         """The idle poll: is a job ready for a pool serving ``queues`` (empty: all)? None when the

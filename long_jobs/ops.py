@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
-from dj_daemon import daemonize, processes, sentinels
+from dj_daemon import daemonize, processes, schedule, sentinels
 from dj_daemon.config import Config
 from dj_daemon.errors import DJError
 from dj_daemon.job import utcnow
@@ -283,7 +283,22 @@ def status(store: Store, config: Config) -> dict[str, Any]:
         "running": [{**r, "elapsed_s": _age(r["started_at"], now)} for r in running if r["id"] not in gone_ids],
         "stalled": gone,
         "parked": sorted(parked, key=lambda r: r["id"]),
+        "schedule": recurring(store, config, now),
     }
+
+
+def recurring(store: Store, config: Config, now: datetime) -> dict[str, Any]:
+    """The recurring jobs with their last and next runs; a schedule that cannot be read (a module of
+    ``schedule_modules`` that does not import) is said in the section, not fatal to the status."""
+    try:
+        lines = schedule.listing(config, store, now)
+    except DJError as exc:
+        return {"entries": [], "error": str(exc).splitlines()[0]}
+    return {"entries": [{"name": line.name, "when": line.when, "target": line.target, "missed": line.missed,
+                         "last_run": line.last.occurrence if line.last else None,
+                         "last_job_id": line.last.job_id if line.last else None,
+                         "last_host": line.last.hostname if line.last else None, "next_run": line.next}
+                        for line in lines], "error": None}
 
 
 def _age(since: Any, now: datetime) -> float | None:

@@ -140,7 +140,19 @@ def status_text(snap: dict[str, Any], zone: tzinfo = timezone.utc) -> str:
         [f"  {r['id']:>7} {r['job_class']} {r['identifier']}: {r['reason']}" for r in snap["stalled"]] or ["  none"])
     out += ["", "parked, waiting for `long_jobs restart`:"] + (
         [f"  {job_line(r, zone)}" for r in snap["parked"]] or ["  none"])
-    return "\n".join(out)
+    return "\n".join(out + schedule_text(snap.get("schedule"), zone))
+
+
+def schedule_text(section: dict[str, Any] | None, zone: tzinfo = timezone.utc) -> list[str]:
+    """The recurring jobs' lines of the status, or why they cannot be read."""
+    if section is None:
+        return []
+    if section["error"]:
+        return ["", f"recurring jobs: cannot read the schedule: {section['error']}"]
+    return ["", "recurring jobs:"] + (
+        [f"  {e['name'][:24]:24} {e['when'][:32]:32} last {display.when(e['last_run'], zone):{display.width(zone)}} "
+         f"{'on ' + e['last_host'] if e['last_host'] else '':14} next {display.when(e['next_run'], zone)}"
+         for e in section["entries"]] or ["  none"])
 
 
 def drain_progress(running: list[dict[str, Any]], now: datetime) -> str:

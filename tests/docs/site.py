@@ -132,8 +132,7 @@ class Site:
         """Edit the config file as an operator would; the first edit starts from the shipped example."""
         parser = configparser.ConfigParser(interpolation=None)
         parser.read(self.ini if self.ini.exists() else EXAMPLE_CONFIG)
-        for section, values in sections.items():
-            parser[section].update(values)
+        parser.read_dict(sections)  # a section the file lacks ([schedule:NAME]) is added
         with self.ini.open("w") as out:
             parser.write(out)
         self.config = load_config(self.ini, env={})

@@ -26,7 +26,9 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.conftest import ROOT
-from tests.docs import observe_runners, ops_runners, web_runners  # noqa: F401  (register their runners)
+from tests.docs import (  # noqa: F401  (register their runners)
+    observe_runners, ops_runners, schedule_runners, web_runners,
+)
 from tests.docs.runbook import Command, RunbookError, commands
 from tests.docs.runners import RUNNERS, Runner
 from tests.docs.site import Site

@@ -1,0 +1,119 @@
+"""Recurring jobs through the real daemon: two hosts (distinct DJ_HOSTNAME) sharing one schedule
+enqueue each occurrence once, as the runs table and the jobs' own lines count; a daemon that
+starts after every daemon was down follows the entry's missed-occurrence policy."""
+from __future__ import annotations
+
+import signal
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from dj_daemon.schema import delayed_jobs, recurring_runs
+from dj_daemon.store import Store
+from dj_daemon.store import recurring as runs
+from tests.process.daemon import wait_for
+
+ENTRY = "[schedule:tick]\ninterval = 1\ntarget = tests.schedule.recurring_jobs:record\nargs = [{side}]\n"
+
+
+def schedule_file(tmp_path: Path, side: Path, extra: str = "") -> str:
+    path = tmp_path / "schedule.conf"
+    path.write_text(ENTRY.format(side=f'"{side}"') + extra)
+    return str(path)
+
+
+def occurrences(store: Store) -> list[tuple[datetime, int, str]]:
+    query = (select(recurring_runs.c.occurrence, recurring_runs.c.job_id, recurring_runs.c.hostname)
+             .where(recurring_runs.c.name == "tick").order_by(recurring_runs.c.occurrence))
+    return [tuple(row) for row in store.transaction(lambda conn: conn.execute(query).all())]
+
+
+def waiting(store: Store) -> int:
+    return store.transaction(lambda conn: conn.execute(select(func.count()).select_from(delayed_jobs)).scalar())
+
+
+def run_two_hosts(store: Store, start_daemon, subprocess_env, tmp_path: Path, seconds: float) -> None:
+    """Two daemons on one schedule of one occurrence a second for ``seconds``; then each occurrence
+    from the first to the last has one row, one job, and one run of that job."""
+    side = tmp_path / "runs.txt"
+    config_path = schedule_file(tmp_path, side)
+    hosts = [start_daemon("-n", "2", env={**subprocess_env, "DJ_CONFIG": config_path, "DJ_HOSTNAME": name})
+             for name in ("host-a", "host-b")]
+    for daemon in hosts:
+        daemon.wait_ready()
+    time.sleep(seconds)
+    for daemon in hosts:
+        daemon.signal(signal.SIGTERM)
+    for daemon in hosts:
+        assert daemon.wait(60) == 0, daemon.log()[-2000:]
+    rows = occurrences(store)
+    assert len(rows) >= seconds - 3, hosts[0].log()[-2000:]
+    first = rows[0][0]
+    assert [row[0] for row in rows] == [first + timedelta(seconds=n) for n in range(len(rows))]  # no gap
+    assert len({row[1] for row in rows}) == len(rows)
+    performed = side.read_text().splitlines() if side.exists() else []
+    assert len(performed) + waiting(store) == len(rows)  # every job once: run, or still waiting
+    by_host = {row[2] for row in rows}
+    assert by_host <= {"host-a", "host-b"}
+
+
+def test_two_daemons_enqueue_each_occurrence_once(store: Store, start_daemon, subprocess_env,
+                                                  tmp_path: Path) -> None:
+    run_two_hosts(store, start_daemon, subprocess_env, tmp_path, 20)
+
+
+@pytest.mark.slow
+def test_two_daemons_enqueue_each_occurrence_once_for_three_minutes(store: Store, start_daemon, subprocess_env,
+                                                                    tmp_path: Path) -> None:
+    run_two_hosts(store, start_daemon, subprocess_env, tmp_path, 180)
+
+
+@pytest.mark.parametrize("missed, extra_jobs", [("skip", 0), ("run_once", 1)])
+def test_a_daemon_back_after_every_daemon_was_down_follows_the_missed_policy(
+        store: Store, start_daemon, subprocess_env, tmp_path: Path, missed: str, extra_jobs: int) -> None:
+    side = tmp_path / "runs.txt"
+    config_path = schedule_file(tmp_path, side, f"grace = 2\nmissed = {missed}\n")
+    last = store.clock().replace(microsecond=0) - timedelta(hours=1)  # the last run, an hour ago
+    from dj_daemon.config import load_config
+    from dj_daemon.schedule import Scheduler
+    scheduler = Scheduler(load_config(config_path, env=subprocess_env))
+    runs.enqueue(store, "tick", last, scheduler.planned[0].job(scheduler.queue), "gone-host")
+    store.transaction(lambda conn: conn.execute(delayed_jobs.delete()))  # that run's job ran long ago
+    daemon = start_daemon("-n", "1", env={**subprocess_env, "DJ_CONFIG": config_path, "DJ_HOSTNAME": "host-c"})
+    daemon.wait_ready()
+    wait_for(lambda: len(occurrences(store)) >= 4, 20, "three occurrences after the start")
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait(60) == 0
+    query = select(recurring_runs.c.occurrence, recurring_runs.c.enqueued_at).where(
+        recurring_runs.c.name == "tick", recurring_runs.c.hostname == "host-c")
+    rows = store.transaction(lambda conn: conn.execute(query).all())
+    missed_rows = [row for row in rows if row.enqueued_at - row.occurrence > timedelta(seconds=2)]
+    assert len(missed_rows) == extra_jobs, occurrences(store)  # enqueued later than its grace: a missed one
+    assert len(occurrences(store)) >= 4 + extra_jobs - 1
+
+
+def test_a_reload_brings_a_new_schedule_and_keeps_the_running_one_when_refused(
+        store: Store, start_daemon, subprocess_env, tmp_path: Path) -> None:
+    side = tmp_path / "runs.txt"
+    config_path = schedule_file(tmp_path, side)
+    daemon = start_daemon("-n", "1", env={**subprocess_env, "DJ_CONFIG": config_path, "DJ_HOSTNAME": "host-d"})
+    daemon.wait_ready()
+    wait_for(lambda: occurrences(store), 10, "the first occurrence")
+    Path(config_path).write_text(Path(config_path).read_text().replace(":record", ":nowhere"))
+    daemon.signal(signal.SIGHUP)
+    wait_for(lambda: "schedule not reloaded, keeping the running one" in daemon.log(), 20, "the refusal logged: "
+             + daemon.log()[-3000:])
+    count = len(occurrences(store))
+    wait_for(lambda: len(occurrences(store)) >= count + 2, 10, "the running schedule going on")
+    Path(config_path).write_text(ENTRY.replace("tick", "tock").format(side=f'"{side}"'))
+    daemon.signal(signal.SIGHUP)
+    tock = select(func.count()).select_from(recurring_runs).where(recurring_runs.c.name == "tock")
+    wait_for(lambda: store.transaction(lambda conn: conn.execute(tock).scalar()) >= 2, 15, "the new entry's runs")
+    settled = len(occurrences(store))
+    time.sleep(2)
+    assert len(occurrences(store)) == settled  # the old entry is no longer enqueued
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait(60) == 0
