@@ -414,13 +414,15 @@ class Supervisor:
         return len(self.slots) == expected and all(s.waiting for s in self.slots.values())
 
     def _wake_waiting(self, pool: int | None) -> None:
-        """Wake the idle workers (of one pool, or all): each will try to reserve."""
+        """Wake the idle workers (of one pool, or all): each will try to reserve. A worker that has
+        just exited, not yet reaped, has closed its end: the reaping that follows deals with it
+        (a BrokenPipeError let through here ended the supervisor: click exits 1 on EPIPE, silently)."""
         for slot in self.slots.values():
             if slot.waiting and pool in (None, slot.pool):
                 slot.waiting = False
                 try:
                     os.write(slot.wake, b"!")
-                except BlockingIOError:
+                except (BlockingIOError, BrokenPipeError):
                     pass
 
     def _busy(self) -> int:
