@@ -125,10 +125,15 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     yield from make_db_url(request, request.param, tmp_path)
 
 
+def config_for(url: str, tmp_path: Path) -> Config:
+    """The tests' config on ``url``, its files under ``tmp_path``."""
+    return Config(url=url, allowed_modules=("tests",), sleep_delay=0.05, hostname="testhost",
+                  sentinel_dir=str(tmp_path / "sentinels"), pidfile=str(tmp_path / "dj.pid"))
+
+
 @pytest.fixture
 def config(db_url: str, tmp_path: Path) -> Config:
-    return Config(url=db_url, allowed_modules=("tests",), sleep_delay=0.05, hostname="testhost",
-                  sentinel_dir=str(tmp_path / "sentinels"), pidfile=str(tmp_path / "dj.pid"))
+    return config_for(db_url, tmp_path)
 
 
 @pytest.fixture
@@ -140,8 +145,13 @@ def store(config: Config) -> Iterator[Store]:
 
 
 @pytest.fixture
-def subprocess_env(config: Config, tmp_path: Path) -> dict[str, str]:
+def subprocess_env(config: Config) -> dict[str, str]:
     """Environment for a ``delayed_job`` subprocess on the test's database."""
+    return env_for(config)
+
+
+def env_for(config: Config) -> dict[str, str]:
+    """Environment for a ``delayed_job`` subprocess on ``config``'s database."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DJ_")}
     env.update(
         PYTHONPATH=str(ROOT), DJ_DATABASE_URL=config.url, DJ_ALLOWED_MODULES="tests",
