@@ -24,8 +24,12 @@ $(BENCH_STAMP): $(STAMP)
 demo: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash demo/run.sh
 
+# Four test processes: most tests wait on daemons, sleeps and servers, not on the 2 cores; each
+# module stays in one process (--dist loadfile), as its fixtures (a Django project, a daemon) expect.
+TEST_PROCESSES ?= 4
+
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist loadfile $(PYTEST_ARGS)
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
