@@ -185,15 +185,17 @@ def enqueue(ctx: click.Context, target: str, args: str, kwargs: str, queue: str 
 @cli.command("schedule")
 @click.pass_context
 def schedule_(ctx: click.Context) -> None:
-    """The recurring jobs: one line each, with its last and next run (UTC)."""
+    """The recurring jobs: one line each, with its last and next run."""
     config = console.config_from(ctx)
     lines = recurring.listing(config, _store(config), utcnow())
-    click.echo(f"{'name':24} {'when':32} {'missed':8} {'last run (UTC)':19} {'job':>8} {'next run (UTC)':19} target")
+    zone = display.zone(config.display_timezone)
+    wide = display.width(zone)
+    click.echo(f"{'name':24} {'when':32} {'missed':8} {'last run':{wide}} {'job':>8} {'next run':{wide}} target")
     for line in lines:
-        last = f"{line.last.occurrence:%Y-%m-%d %H:%M:%S}" if line.last else "never"
+        last = display.when(line.last.occurrence, zone) if line.last else "never"
         job = str(line.last.job_id) if line.last and line.last.job_id is not None else "-"
-        click.echo(f"{line.name:24} {line.when:32} {line.missed:8} {last:19} {job:>8} {line.next:%Y-%m-%d %H:%M:%S} "
-                   f"{line.target}")
+        click.echo(f"{line.name:24} {line.when:32} {line.missed:8} {last:{wide}} {job:>8} "
+                   f"{display.when(line.next, zone):{wide}} {line.target}")
     if not lines:
         click.echo("no recurring job: add [schedule:NAME] sections, or list modules with @recurring "
                    "in schedule_modules")

@@ -15,5 +15,5 @@ def schedule(site: Site, match: re.Match[str]) -> None:
                                             "args": '["/dev/null", "new-year"]', "missed": "run_once"}})
     lines = site.sh(match.string).stdout.splitlines()
     assert lines[0].split()[:3] == ["name", "when", "missed"]
-    assert re.fullmatch(r"new-year +cron 0 0 1 1 \* +run_once +never +- \d{4}-01-01 00:00:00 tests\.jobs:record",
+    assert re.fullmatch(r"new-year +cron 0 0 1 1 \* +run_once +never +- \d{4}-01-01 00:00:00Z tests\.jobs:record",
                         lines[1]), lines

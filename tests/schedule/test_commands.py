@@ -49,9 +49,9 @@ def test_schedule_lists_file_and_code_entries_with_last_and_next_runs(store: Sto
     assert listing.returncode == 0, listing.stderr
     tick, declared = listing.stdout.splitlines()[1:]
     assert tick.split()[:5] == ["tick", "every", "30s", "skip", f"{last:%Y-%m-%d}"]
-    assert f"{last:%H:%M:%S} {job_id:>8} " in tick and tick.endswith("tests.schedule.recurring_jobs:record")
+    assert f"{last:%H:%M:%S}Z {job_id:>8} " in tick and tick.endswith("tests.schedule.recurring_jobs:record")
     assert declared.startswith("tests-every-five-minutes cron */5 * * * *") and " never " in declared
     status = subprocess.run([bin_path("long_jobs"), "status"], env=env, capture_output=True, text=True, timeout=60)
-    section = status.stdout.split("recurring jobs (UTC):\n", 1)[1].splitlines()
+    section = status.stdout.split("recurring jobs:\n", 1)[1].splitlines()
     assert section[0].split()[:2] == ["tick", "every"] and "on host-a" in section[0]
     assert section[1].startswith("  tests-every-five-minutes") and "last -" in section[1]
