@@ -61,6 +61,7 @@ class Operator:
     def __init__(self, driver, url: str) -> None:
         from selenium.webdriver.common.by import By
         self.driver, self.url, self.by = driver, url, By
+        driver.implicitly_wait(15)  # an element of the next page is waited for, as a person would
         SHOTS.mkdir(parents=True, exist_ok=True)
 
     def open(self, path: str) -> str:
@@ -70,8 +71,9 @@ class Operator:
     def act(self, button_id: str) -> str:
         """Press an action's button, then the confirmation page's; returns the message shown."""
         self.driver.find_element(self.by.ID, button_id).click()
+        confirm = self.driver.find_element(self.by.ID, "confirm")  # waits for the confirmation page
         assert "Cancel" in self.driver.find_element(self.by.TAG_NAME, "body").text  # the confirmation step
-        self.driver.find_element(self.by.ID, "confirm").click()
+        confirm.click()
         return self.driver.find_element(self.by.ID, "flash").text
 
     def shot(self, name: str) -> Path:
