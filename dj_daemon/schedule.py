@@ -136,8 +136,10 @@ class Scheduler:
                 self.handled[entry.name] = occurrence
                 if job_id is not None:
                     enqueued += 1
-                    log.info("recurring %s: enqueued job %d for %s", entry.name, job_id,
-                             f"{occurrence:%Y-%m-%d %H:%M:%S}")
+                    missed = occurrence <= now - timedelta(seconds=entry.grace)  # a run_once stand-in
+                    log.info("recurring %s: enqueued job %d for %s%s", entry.name, job_id,
+                             f"{occurrence:%Y-%m-%d %H:%M:%S}",
+                             " (missed while no daemon ran: one job for them all, missed = run_once)" if missed else "")
         self.wake_at = min(p.entry.next_after(now) for p in self.planned)
         return enqueued
 

@@ -115,11 +115,9 @@ def test_a_daemon_back_after_every_daemon_was_down_follows_the_missed_policy(
     wait_for(lambda: len(occurrences(store)) >= 4, 20, "three occurrences after the start")
     daemon.signal(signal.SIGTERM)
     assert daemon.wait(60) == 0, daemon.log()[-3000:]
-    query = select(recurring_runs.c.occurrence, recurring_runs.c.enqueued_at).where(
-        recurring_runs.c.name == "tick", recurring_runs.c.hostname == "host-c")
-    rows = store.transaction(lambda conn: conn.execute(query).all())
-    missed_rows = [row for row in rows if row.enqueued_at - row.occurrence > timedelta(seconds=2)]
-    assert len(missed_rows) == extra_jobs, occurrences(store)  # enqueued later than its grace: a missed one
+    # the daemon says which job stands for the missed occurrences: it decided so at its turn's
+    # time (the row's own enqueued_at is its commit, later by however loaded the host is)
+    assert daemon.log().count("missed while no daemon ran") == extra_jobs, occurrences(store)
     assert len(occurrences(store)) >= 4 + extra_jobs - 1
 
 
