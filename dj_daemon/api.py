@@ -16,7 +16,7 @@ import logging
 import os
 from typing import Any, Callable, Iterable
 
-from . import enqueuing, options as enqueue_options, payload, unique
+from . import concurrency, enqueuing, options as enqueue_options, payload, unique
 from .config import Config, config_file, load_config
 from .errors import EnqueueError
 from .job import NewJob, utcnow
@@ -57,16 +57,19 @@ class Queue:
 
     def prepare(self, target: Any, *args: Any, queue: str | None = None, priority: int | None = None,
                 run_at: RunAt = None, max_attempts: int | None = None, unique_key: Any = None,
-                unique_for: Any = None, unique_while: str | None = None, **kwargs: Any) -> NewJob:
+                unique_for: Any = None, unique_while: str | None = None, concurrency_key: Any = None,
+                concurrency_limit: int | None = None, **kwargs: Any) -> NewJob:
         """The row ``enqueue`` would insert, not yet inserted: for ``enqueue_many``."""
         return self.prepare_call(target, args, kwargs, queue=queue, priority=priority, run_at=run_at,
                                  max_attempts=max_attempts, unique_key=unique_key, unique_for=unique_for,
-                                 unique_while=unique_while)
+                                 unique_while=unique_while, concurrency_key=concurrency_key,
+                                 concurrency_limit=concurrency_limit)
 
     def prepare_call(self, target: Any, args: tuple = (), kwargs: dict | None = None, *,
                      queue: str | None = None, priority: int | None = None, run_at: RunAt = None,
                      max_attempts: int | None = None, unique_key: Any = None, unique_for: Any = None,
-                     unique_while: str | None = None) -> NewJob:
+                     unique_while: str | None = None, concurrency_key: Any = None,
+                     concurrency_limit: int | None = None) -> NewJob:
         """``prepare`` with the call's arguments passed explicitly (no name collisions).
 
         ``target`` is a function, a perform-object, a perform class (built from the
@@ -82,30 +85,42 @@ class Queue:
                 max_attempts = owner.max_attempts  # stored too: the worker honours what was enqueued
             if unique_key is None:
                 unique_key, unique_for, unique_while = owner.unique_key, owner.unique_for, owner.unique_while
+            if concurrency_key is None and concurrency_limit is None:
+                concurrency_key, concurrency_limit = owner.concurrency_key, owner.concurrency_limit
+        elif concurrency_key is None and concurrency_limit is None and owner is not None:
+            concurrency_key = enqueue_options.own(owner, "concurrency_key")  # a perform-object's own
+            concurrency_limit = enqueue_options.own(owner, "concurrency_limit") if concurrency_key else None
         held = unique.unique_of(unique_key, unique_while, unique_for, args, kwargs, utcnow)
+        limited = concurrency.concurrency_of(concurrency_key, concurrency_limit, args, kwargs)
         encoded = payload.encode_call(target, args, kwargs, self.config.allowed_modules,
                                       enqueue_options.stored(max_attempts, held and held.key))
         tracking = tracking_of(owner, encoded.name.removesuffix("#perform"), args, kwargs)
-        return self._new_job(encoded, owner, queue, priority, run_at, tracking, held)
+        return self._new_job(encoded, owner, queue, priority, run_at, tracking, held, limited)
 
     def prepare_method(self, receiver: Any, method: str, args: tuple = (), kwargs: dict | None = None, *,
                        queue: str | None = None, priority: int | None = None, run_at: RunAt = None,
                        max_attempts: int | None = None, unique_key: Any = None, unique_for: Any = None,
-                       unique_while: str | None = None) -> NewJob:
+                       unique_while: str | None = None, concurrency_key: Any = None,
+                       concurrency_limit: int | None = None) -> NewJob:
         """The row for ``receiver.method(*args, **kwargs)`` run later."""
         args, kwargs = tuple(args), dict(kwargs or {})
         held = unique.unique_of(unique_key, unique_while, unique_for, args, kwargs, utcnow)
+        limited = concurrency.concurrency_of(concurrency_key, concurrency_limit, args, kwargs)
         encoded = payload.encode_method(receiver, method, args, kwargs, self.config.allowed_modules,
                                         enqueue_options.stored(max_attempts, held and held.key))
-        return self._new_job(encoded, receiver, queue, priority, run_at, None, held)
+        return self._new_job(encoded, receiver, queue, priority, run_at, None, held, limited)
 
     def _new_job(self, encoded: payload.Encoded, owner: Any, queue: str | None, priority: int | None,
-                 run_at: RunAt, tracking: Tracking | None = None, held: unique.Unique | None = None) -> NewJob:
+                 run_at: RunAt, tracking: Tracking | None = None, held: unique.Unique | None = None,
+                 limited: concurrency.Concurrency | None = None) -> NewJob:
         """The row, each field by delayed_job's precedence (see ``options``), checked."""
         size = len(encoded.handler.encode("utf-8"))
         if size > self.config.max_payload_bytes:
             raise EnqueueError(f"payload of {size} bytes exceeds max_payload_bytes ({self.config.max_payload_bytes})")
         queue, priority = enqueue_options.queue_and_priority(self.config, owner, queue, priority)
+        if tracking is not None and limited is not None:
+            raise EnqueueError("a tracked job runs one at a time per identifier already: "
+                               "concurrency_key cannot be combined with track")
         return NewJob(
             handler=encoded.handler,
             name=encoded.name,
@@ -114,6 +129,7 @@ class Queue:
             run_at=enqueue_options.when(run_at if run_at is not None else enqueue_options.own(owner, "run_at")),
             tracking=tracking,
             unique=held,
+            concurrency=limited,
             owner=owner,
         )
 
@@ -135,20 +151,23 @@ class Queue:
 
     def enqueue(self, target: Any, *args: Any, queue: str | None = None, priority: int | None = None,
                 run_at: RunAt = None, max_attempts: int | None = None, unique_key: Any = None,
-                unique_for: Any = None, unique_while: str | None = None, connection: Any = None,
-                **kwargs: Any) -> int:
+                unique_for: Any = None, unique_while: str | None = None, concurrency_key: Any = None,
+                concurrency_limit: int | None = None, connection: Any = None, **kwargs: Any) -> int:
         """Queue ``target(*args, **kwargs)`` (or a perform-object); returns the job id.
 
         ``max_attempts`` is stored with the job: whichever worker runs it honours it.
         With ``unique_key`` (text), nothing is inserted while another job holding that
         key waits (``unique_while="running"``: waits or runs), and that job's id is
         returned; ``unique_for`` (seconds or a timedelta) bounds how long a key holds
-        (see ``unique``). With ``connection`` (a Connection or ORM Session) the INSERT
-        joins the caller's transaction and is rolled back with it.
+        (see ``unique``). With ``concurrency_key`` (text), at most ``concurrency_limit``
+        (default 1) jobs of that key run at once, in enqueue order (see ``concurrency``).
+        With ``connection`` (a Connection or ORM Session) the INSERT joins the caller's
+        transaction and is rolled back with it.
         """
         new = self.prepare_call(target, args, kwargs, queue=queue, priority=priority, run_at=run_at,
                                 max_attempts=max_attempts, unique_key=unique_key, unique_for=unique_for,
-                                unique_while=unique_while)
+                                unique_while=unique_while, concurrency_key=concurrency_key,
+                                concurrency_limit=concurrency_limit)
         return self.insert([new], connection)[0]
 
     def enqueue_call(self, target: Any, args: tuple = (), kwargs: dict | None = None, *,
@@ -201,7 +220,8 @@ class JobFunction:
     Options become the job's defaults and policy: ``queue``, ``priority``,
     ``run_at`` (a datetime, a delay, or a callable such as "one day from
     now"), ``max_attempts``, ``unique_key`` (text, or a callable of the arguments giving it),
-    ``unique_for``, ``unique_while`` (see ``Queue.enqueue``), ``max_run_time``, ``backoff`` (seconds or a
+    ``unique_for``, ``unique_while``, ``concurrency_key`` (text, or a callable of the arguments giving
+    it), ``concurrency_limit`` (see ``Queue.enqueue``), ``max_run_time``, ``backoff`` (seconds or a
     function of the attempt count), ``commit_each`` (see ``retry``), and hooks ``before(job)``, ``after(job)``,
     ``success(job)``, ``error(job, exc)``, ``failure(job)``. ``track`` (an
     argument name, or a callable of the arguments, giving the identifier) makes
@@ -209,7 +229,7 @@ class JobFunction:
     """
 
     OPTIONS = ("queue", "priority", "run_at", "max_attempts", "unique_key", "unique_for", "unique_while",
-               "max_run_time", "backoff", "commit_each",
+               "concurrency_key", "concurrency_limit", "max_run_time", "backoff", "commit_each",
                "before", "after", "success", "error", "failure", "track", "gate",
                "enqueue", "reschedule_at", "destroy_failed_jobs")
 

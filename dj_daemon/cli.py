@@ -78,6 +78,10 @@ def check(ctx: click.Context) -> None:
         raise DatabaseError(f"database file {missing} of {config.safe_url} does not exist "
                             "(create it and the tables with `delayed_job db init`)")
     store = _store(config)
+    columns = store.missing_columns()
+    if columns:
+        raise DatabaseError(f"missing column {', '.join(columns)} in {config.safe_url}: "
+                            "run `delayed_job db init` to add it")
     counts = store.counts()
     click.echo(f"config ok; {config.safe_url}: {counts.shown('waiting')} waiting, "
                f"{counts.shown('running')} running, {counts.shown('failed')} failed")
@@ -247,6 +251,8 @@ def _show(job: Job, zone: tzinfo) -> None:
         value = getattr(job, name)
         shown = display.when(value, zone) if name in TIMES else "-" if value is None or value == "" else value
         click.echo(f"{name:>10}: {shown}")
+    if job.strand is not None:
+        click.echo(f"{'strand':>10}: {job.strand} (at most {job.strand_limit or 1} at once, in id order)")
     if job.defect:
         click.echo(f"{'defect':>10}: {job.defect}")
     click.echo(f"{'last_error':>10}: {job.last_error or ''}")

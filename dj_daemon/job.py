@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from types import NoneType
 from typing import Any, Mapping, NamedTuple
 
+from .concurrency import MARK, Concurrency
 from .payload import name_of
 from .tracking import Tracking
 from .unique import Unique
@@ -33,6 +34,7 @@ class NewJob:
     run_at: datetime | None = None
     tracking: Tracking | None = None
     unique: Unique | None = None  #: the key it is to hold (``unique``); stored in its own table
+    concurrency: Concurrency | None = None  #: the strand of its ``concurrency_key`` and its limit
     #: what carries the job's hooks (a decorated function, a perform-object), for its ``enqueue``
     #: hook and inline mode; never stored
     owner: Any = field(default=None, compare=False, repr=False)
@@ -47,7 +49,8 @@ class NewJob:
             "run_at": self.run_at or now,
             "attempts": 0,
             "now": now,
-            "strand": self.tracking.strand if self.tracking else None,
+            "strand": self.tracking.strand if self.tracking else self.concurrency and self.concurrency.strand,
+            "strand_limit": self.concurrency and self.concurrency.stored_limit,
         }
 
     def to_row(self, now: datetime) -> dict[str, Any]:
@@ -63,12 +66,18 @@ KINDS: dict[str, tuple[type, ...]] = {
     "priority": (int,), "attempts": (int,), "handler": (str,), "queue": (str, NoneType),
     "run_at": (datetime,), "locked_at": (datetime, NoneType), "locked_by": (str, NoneType),
     "failed_at": (datetime, NoneType), "last_error": (str, NoneType), "created_at": (datetime, NoneType),
-    "strand": (str, NoneType),
+    "strand": (str, NoneType), "strand_limit": (int, NoneType),
 }
 #: Attempts below this: the next one must still fit the INT column (a failure writes it).
 ATTEMPTS_LIMIT = 2**31 - 1
 #: Characters of a bad value quoted in a defect.
 QUOTED = 60
+
+
+def tracks(strand: str | None) -> bool:
+    """Whether a row of ``strand`` is a tracked job's: its strand a class and identifier, not a
+    ``concurrency_key``'s (``store.common.tracked`` in SQL)."""
+    return strand is not None and not strand.startswith(MARK)
 
 
 def countable(attempts: int) -> bool:
@@ -113,6 +122,7 @@ class Job:
     last_error: str | None = None
     created_at: datetime | None = None
     strand: str | None = None
+    strand_limit: int | None = None  #: how many of its strand run at once (None: one); admin reads only
     defect: str | None = None
     #: the key its handler names (``unique``), set by the worker that decoded it: its key row
     #: goes with it; no column of ``delayed_jobs``
@@ -131,6 +141,11 @@ class Job:
             return self
         stand_ins = {name: STAND_INS.get(name) for name, value in vars(self).items() if not readable(name, value)}
         return replace(self, **stand_ins, defect=defect)
+
+    @property
+    def tracked(self) -> bool:
+        """Whether it is a tracked job (see ``tracks``)."""
+        return tracks(self.strand)
 
     @property
     def name(self) -> str:

@@ -14,7 +14,7 @@ import inspect
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable
 
-from . import payload, unique
+from . import concurrency, payload, unique
 from .config import INT32, NAME_LENGTH, Config
 from .errors import EnqueueError
 from .job import utcnow
@@ -22,7 +22,8 @@ from .job import utcnow
 RunAt = datetime | timedelta | Callable[[], datetime | timedelta] | None
 
 #: What every enqueue takes besides the call's own arguments (and ``connection``).
-ENQUEUE_OPTIONS = ("queue", "priority", "run_at", "max_attempts", "unique_key", "unique_for", "unique_while")
+ENQUEUE_OPTIONS = ("queue", "priority", "run_at", "max_attempts", "unique_key", "unique_for", "unique_while",
+                   "concurrency_key", "concurrency_limit")
 #: delayed_job's names for options we name otherwise: refused with ours, never ignored.
 RENAMED = {"queue_name": "queue"}
 
@@ -138,6 +139,7 @@ def check_decorator(options: dict[str, Any]) -> None:
     if options.get("max_attempts") is not None:
         payload.check_max_attempts(options["max_attempts"], EnqueueError)
     unique.check_decorator(options)
+    concurrency.check_decorator(options)
 
 
 def stored(max_attempts: Any, unique_key: str | None = None) -> dict[str, Any] | None:

@@ -6,13 +6,15 @@ ordering by ``run_at`` and comparing lock ages agree on every dialect.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, TypeVar
 
 from sqlalchemy import (
-    BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table, Text, inspect,
+    BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table, Text, inspect, text,
 )
 from sqlalchemy.dialects import mysql
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, Inspector
+
+T = TypeVar("T")
 
 metadata = MetaData()
 
@@ -38,8 +40,10 @@ delayed_jobs = Table(
     Column("queue", String(255)),
     Column("created_at", Time, nullable=False),
     Column("updated_at", Time, nullable=False),
-    # Tracked jobs of one class and identifier share a strand and run one at a time, in id order.
+    # Jobs of one strand run in id order, at most ``strand_limit`` of them at once (NULL: one):
+    # tracked jobs of one class and identifier, or jobs of one ``concurrency_key`` (``concurrency``).
     Column("strand", String(255)),
+    Column("strand_limit", Integer),
     Index("ix_delayed_jobs_locked_by", "locked_by"),
     Index("ix_delayed_jobs_queue", "queue"),
     Index("ix_delayed_jobs_strand", "strand", "id"),
@@ -197,23 +201,44 @@ recurring_runs = Table(
 )
 
 def create_all(engine: Engine) -> None:
-    """Create missing tables, and the indexes missing on tables that exist (an index added in a
-    later version: ``create_all`` adds indexes only with their table); the rest is left as it is."""
+    """Create missing tables, and the columns and indexes missing on tables that exist (added in a
+    later version: ``create_all`` adds them only with their table); the rest is left as it is."""
     metadata.create_all(engine, checkfirst=True)
+    for column in missing_columns(engine):
+        with engine.begin() as conn:
+            conn.execute(text(f"ALTER TABLE {column.table.name} ADD COLUMN {_column_ddl(column, engine)}"))
     for index in missing_indexes(engine):
         index.create(engine)
 
 
+def missing_columns(engine: Engine) -> list[Column]:
+    """The columns that the database's existing tables lack (``delayed_job check``). Each is
+    nullable with no default, which every server here adds without rewriting the table."""
+    def lacks(inspector: Inspector, table: Table) -> list[Column]:
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        return [column for column in table.columns if column.name not in present]
+    return _lacking(engine, lacks)
+
+
+def _column_ddl(column: Column, engine: Engine) -> str:
+    """``name TYPE`` of a nullable column, as ``ALTER TABLE ... ADD COLUMN`` takes it."""
+    assert column.nullable and column.default is None and column.server_default is None, column
+    return f"{column.name} {column.type.compile(dialect=engine.dialect)}"
+
+
 def missing_indexes(engine: Engine) -> list[Index]:
     """The indexes of this dialect that the database's existing tables lack (``delayed_job check``)."""
+    def lacks(inspector: Inspector, table: Table) -> list[Index]:
+        present = {index["name"] for index in inspector.get_indexes(table.name)}
+        return [index for index in table.indexes if index.name not in present and _applies(index, engine)]
+    return _lacking(engine, lacks)
+
+
+def _lacking(engine: Engine, lacks: Callable[[Inspector, Table], list[T]]) -> list[T]:
+    """What ``lacks`` finds missing on each table of ours that the database has."""
     inspector = inspect(engine)
     existing = set(inspector.get_table_names())
-    missing = []
-    for table in metadata.sorted_tables:
-        if table.name in existing:
-            present = {index["name"] for index in inspector.get_indexes(table.name)}
-            missing += [index for index in table.indexes if index.name not in present and _applies(index, engine)]
-    return missing
+    return [item for table in metadata.sorted_tables if table.name in existing for item in lacks(inspector, table)]
 
 
 def _applies(index: Index, engine: Engine) -> bool:

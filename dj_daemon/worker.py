@@ -437,8 +437,9 @@ class Worker:
                                     None if isinstance(exc, DeserializationError) else policy)
             log.exception("an invoke_job callback raised after job %s succeeded; it stays done", job.id)
         if job.strand is not None or policy.commit_each or self._commit_each:
-            # a tracked job's state is read by people: "completed" now, not with the next job; and
-            # a job whose class asks it is never run again after its host is lost (see ``journal``)
+            # a tracked job's state is read by people: "completed" now, not with the next job; the
+            # next job of its strand may start only once its row is gone; and a job whose class
+            # asks it is never run again after its host is lost (see ``journal``)
             self._flush()
         self.stats.succeeded += 1
         if self.stats.failing:

@@ -24,7 +24,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, Operati
 from ..config import Config, mask_url
 from ..errors import DatabaseError, UnknownJobError
 from ..job import Job, NewJob, utcnow
-from ..schema import create_all, delayed_jobs as dj, missing_indexes, workers as wk
+from ..schema import create_all, delayed_jobs as dj, missing_columns, missing_indexes, workers as wk
 from ..tracking import Gate, State
 from . import cancels, common, counting, driver, mysql, postgresql, sqlite, states, tracked, unique
 from .common import Filters
@@ -36,6 +36,8 @@ DIALECTS: dict[str, ModuleType] = {"sqlite": sqlite, "mysql": mysql, "mariadb": 
 TX_ATTEMPTS = 8
 #: SQLite's, MySQL's and PostgreSQL's words for a table that is not there
 MISSING_TABLE = re.compile(r"no such table|Table '[^']*' doesn't exist|relation \S+ does not exist")
+#: Their words for a column that is not there: one a later version added (``schema.missing_columns``)
+MISSING_COLUMN = re.compile(r"no such column|has no column named|Unknown column|column \S+ (of relation \S+ )?does not exist")
 
 
 class Reserved(NamedTuple):
@@ -71,7 +73,9 @@ def describe(exc: BaseException, safe_url: str) -> str:
     args = getattr(orig, "args", ())
     message = args[1] if len(args) > 1 and isinstance(args[0], int) else str(orig)
     line = str(message).splitlines()[0] if message else type(orig).__name__
-    if MISSING_TABLE.search(line):
+    if MISSING_COLUMN.search(line):  # first: PostgreSQL's words for it name the relation too
+        line += " (add the columns of this version with `delayed_job db init`)"
+    elif MISSING_TABLE.search(line):
         line += " (create the tables with `delayed_job db init`)"
     return f"database error on {safe_url}: {line}"
 
@@ -88,7 +92,7 @@ def _delete_finished(conn: Connection, jobs: Sequence[Job], now: datetime) -> No
         return
     conn.execute(common.delete_finished_of(len(jobs)), common.by_ids([j.id for j in jobs], worker=jobs[0].locked_by))
     unique.release(conn, unique.keyed(jobs))
-    states.set_state(conn, [j.id for j in jobs if j.strand is not None], State.COMPLETED, now, finished_at=now,
+    states.set_state(conn, [j.id for j in jobs if j.tracked], State.COMPLETED, now, finished_at=now,
                      delayed_job_id=None)  # the row is gone; its id may be given to another job
 
 
@@ -182,8 +186,16 @@ class Store(states.TrackedVerbs, tracked.TrackedPages, cancels.CancelVerbs):
 
     def missing_indexes(self) -> list[str]:
         """``table.index`` names that ``create_schema`` would add to existing tables."""
+        return self._missing(missing_indexes)
+
+    def missing_columns(self) -> list[str]:
+        """``table.column`` names that ``create_schema`` would add to existing tables: until it
+        does, the statements naming them fail."""
+        return self._missing(missing_columns)
+
+    def _missing(self, find: Callable[[Any], list[Any]]) -> list[str]:
         try:
-            return [f"{index.table.name}.{index.name}" for index in missing_indexes(self.engine)]
+            return [f"{item.table.name}.{item.name}" for item in find(self.engine)]
         except SQLAlchemyError as exc:
             raise self._error(exc) from exc
 
@@ -364,7 +376,7 @@ class Store(states.TrackedVerbs, tracked.TrackedPages, cancels.CancelVerbs):
             conn.execute(update(dj).where(dj.c.id == job.id, dj.c.locked_by == job.locked_by).values(**values))
             if run_at is None:
                 unique.release(conn, [job.id])  # failed for good: its key is free (a rare path: by id)
-            if job.strand is not None:
+            if job.tracked:
                 state, finished = (State.ERROR, now) if run_at is None else (State.ENQUEUED, None)
                 states.set_state(conn, [job.id], state, now, last_error=error, finished_at=finished)
         self.transaction(work)
@@ -379,7 +391,7 @@ class Store(states.TrackedVerbs, tracked.TrackedPages, cancels.CancelVerbs):
             conn.execute(update(dj).where(dj.c.id == job.id, dj.c.locked_by == job.locked_by).values(
                 failed_at=now, locked_at=None, locked_by=None, updated_at=now, last_error=error))
             unique.release(conn, [job.id])
-            if job.strand is not None:
+            if job.tracked:
                 states.set_state(conn, [job.id], State.ERROR, now, last_error=note.rstrip(": "), finished_at=now)
         self.transaction(work)
 
@@ -395,7 +407,7 @@ class Store(states.TrackedVerbs, tracked.TrackedPages, cancels.CancelVerbs):
                 recorded = conn.execute(select(dj.c.last_error).where(dj.c.id == job.id)).scalar() or ""
             conn.execute(delete(dj).where(dj.c.id == job.id, dj.c.locked_by == job.locked_by))
             unique.release(conn, [job.id])
-            if job.strand is not None:
+            if job.tracked:
                 states.set_state(conn, [job.id], State.ERROR, now, last_error=note + recorded, finished_at=now,
                                  delayed_job_id=None)
             return note + recorded
@@ -527,7 +539,7 @@ class Store(states.TrackedVerbs, tracked.TrackedPages, cancels.CancelVerbs):
         idle = [dj.c.locked_by.is_(None)] + ([dj.c.queue == queue] if queue is not None else [])
 
         def work(conn: Connection) -> int:
-            ids = list(conn.execute(select(dj.c.id).where(*idle, dj.c.strand.is_not(None))).scalars())
+            ids = list(conn.execute(select(dj.c.id).where(*idle, common.tracked())).scalars())
             states.set_state(conn, ids, State.ERROR, self.clock(), delayed_job_id=None,
                              last_error="cleared from the work queue by an operator")
             return conn.execute(delete(dj).where(*idle)).rowcount

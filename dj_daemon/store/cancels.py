@@ -17,10 +17,10 @@ from sqlalchemy import delete, select
 from sqlalchemy.engine import Connection
 
 from ..errors import UnknownJobError
-from ..job import Job
+from ..job import Job, tracks
 from ..schema import cancel_requests as cr, delayed_jobs as dj
 from ..tracking import State
-from . import states, unique
+from . import common, states, unique
 
 T = TypeVar("T")
 
@@ -57,7 +57,7 @@ def cancel_in(conn: Connection, job_id: int, now: datetime) -> str | None:
         return "failed"
     if row.locked_by is None:
         conn.execute(delete(dj).where(dj.c.id == job_id))
-        settle(conn, [job_id], [job_id] if row.strand is not None else [], now)
+        settle(conn, [job_id], [job_id] if tracks(row.strand) else [], now)
         return "cancelled"
     conn.execute(cr.insert().values(job_id=job_id, worker=row.locked_by, requested_at=now))
     return "stopping"
@@ -72,7 +72,7 @@ def settle_cancelled(conn: Connection, held: list[int], now: datetime) -> list[i
     if not asked:
         return held
     ids = sorted(asked)
-    tracked = list(conn.execute(select(dj.c.id).where(dj.c.id.in_(ids), dj.c.strand.is_not(None))).scalars())
+    tracked = list(conn.execute(select(dj.c.id).where(dj.c.id.in_(ids), common.tracked())).scalars())
     conn.execute(delete(dj).where(dj.c.id.in_(ids)))
     settle(conn, ids, tracked, now)
     return [job_id for job_id in held if job_id not in asked]
@@ -104,7 +104,7 @@ class CancelVerbs:
         """A worker stopped a job it was asked to stop: the row goes, recorded as cancelled."""
         def work(conn: Connection) -> None:
             conn.execute(delete(dj).where(dj.c.id == job.id, dj.c.locked_by == job.locked_by))
-            settle(conn, [job.id], [job.id] if job.strand is not None else [], self.clock())
+            settle(conn, [job.id], [job.id] if job.tracked else [], self.clock())
         self.transaction(work)
 
     def requests_of(self, hostname: str) -> list[Request]:

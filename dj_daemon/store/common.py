@@ -32,6 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql.elements import ColumnElement
 
+from ..concurrency import MARK, MAX_LIMIT
 from ..job import KINDS, Job, countable
 from ..schema import delayed_jobs as dj
 
@@ -56,22 +57,36 @@ def unlocked() -> ColumnElement[bool]:
     return or_(dj.c.locked_at.is_(None), dj.c.locked_at < bindparam("stale"))
 
 
-def first_in_strand() -> ColumnElement[bool]:
-    """No earlier live job of the same strand: tracked jobs of one identifier run in order.
+def within_limit() -> ColumnElement[bool]:
+    """Fewer earlier live jobs of the same strand than its limit (``concurrency``): tracked jobs
+    of one identifier run one at a time in order, jobs of one ``concurrency_key`` at most
+    ``strand_limit`` at once.
 
-    A job failed for good no longer holds its strand back. MySQL and
-    PostgreSQL do not lock the subquery's rows in a ``FOR UPDATE`` select.
+    A job failed for good holds no place. The first job of its strand is found by one probe of
+    ``ix_delayed_jobs_strand``; a later one, only under a limit above one, by the probe for its
+    ``MAX_LIMIT``-th elder (beyond which no limit lets it start), then a count of its elders,
+    so that a long backlog of one key costs at most ``MAX_LIMIT`` index entries per waiting job.
+    MySQL and PostgreSQL do not lock the subqueries' rows in a ``FOR UPDATE`` select.
     """
     earlier = dj.alias("earlier")
-    return or_(dj.c.strand.is_(None), ~exists().where(
-        earlier.c.strand == dj.c.strand, earlier.c.id < dj.c.id, earlier.c.failed_at.is_(None)))
+    elders = and_(earlier.c.strand == dj.c.strand, earlier.c.id < dj.c.id, earlier.c.failed_at.is_(None))
+    first = ~exists().where(elders)
+    beyond_any_limit = select(earlier.c.id).where(elders).order_by(earlier.c.id.desc()).limit(1).offset(MAX_LIMIT - 1)
+    counted = select(func.count()).where(elders).scalar_subquery()
+    return or_(dj.c.strand.is_(None), first,
+               and_(dj.c.strand_limit > 1, ~beyond_any_limit.exists(), counted < dj.c.strand_limit))
+
+
+def tracked() -> ColumnElement[bool]:
+    """Rows of tracked jobs: a strand that is not a ``concurrency_key``'s (``Job.tracked``)."""
+    return and_(dj.c.strand.is_not(None), ~dj.c.strand.startswith(MARK, autoescape=True))
 
 
 def ready(filters: Filters, due: "Bound | None" = None) -> ColumnElement[bool]:
-    """Runnable at ``:now``: due, not failed, unlocked, first of its strand, within the filters.
+    """Runnable at ``:now``: due, not failed, unlocked, within its strand's limit, within the filters.
     ``due`` (a ``Due.clause``) bounds the index scan to due rows; by primary key, none is needed."""
     clauses = [dj.c.run_at <= bindparam("now") if due is None else due.where, dj.c.failed_at.is_(None), unlocked(),
-               first_in_strand()]
+               within_limit()]
     if filters.queues:
         clauses.append(dj.c.queue.in_(filters.queues))
     if filters.min_priority is not None:

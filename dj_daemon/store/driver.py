@@ -33,7 +33,7 @@ T = TypeVar("T")
 #: In a forked child: the parent's connection objects, reachable until the child exits (``keep_unclosed``).
 _INHERITED: list[object] = []
 #: The columns ``NewJob.params`` gives (its ``now`` is not a column).
-COLUMNS = ("handler", "queue", "priority", "run_at", "attempts", "strand")
+COLUMNS = ("handler", "queue", "priority", "run_at", "attempts", "strand", "strand_limit")
 
 
 class PlainInsert:

@@ -72,7 +72,7 @@ def supports_skip_locked(engine: Engine) -> bool:
 #: The columns a bulk row carries, in its JSON array's order, run_at last. The times come from
 #: ``now``, sent once, and run_at too when it is ``now`` (null in the JSON): a datetime in JSON
 #: is a string to format and for the server to parse, the dearest value of a row.
-JSON_COLUMNS = ("handler", "queue", "priority", "attempts", "strand", "run_at")
+JSON_COLUMNS = ("handler", "queue", "priority", "attempts", "strand", "strand_limit", "run_at")
 #: Characters of handler per statement: at most 4 bytes each once JSON- and SQL-escaped, which
 #: keeps a statement near 1 MB (PyMySQL's own cut), far below the default max_allowed_packet.
 JSON_BATCH_CHARS = 250_000

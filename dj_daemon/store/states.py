@@ -64,7 +64,7 @@ def sort_reserved(conn: Connection, jobs: list[Job], closed: frozenset[Gate], ho
     ``delayed_job_id`` keeps the id that is its place in its strand, for
     ``long_jobs restart``.
     """
-    tracked = [job.id for job in jobs if job.strand is not None]
+    tracked = [job.id for job in jobs if job.tracked]
     if not tracked:
         return jobs, []
     gates = dict(conn.execute(select(tj.c.delayed_job_id, tj.c.gate).where(tj.c.delayed_job_id.in_(tracked), LIVE)
