@@ -1,0 +1,61 @@
+"""What unique keys and concurrency limits cost jobs that use neither (issue 19: at most 10% of
+drain throughput): drain -n 2 of plain jobs by the daemon as shipped, against the same daemon
+with those features' hot-path code taken out, run by run interleaved, medians compared.
+
+The daemon "without" is ``python -m bench.features run -n 2``: run as a program, this module
+puts back the ready predicate's strand test as it was before concurrency limits (the first live
+job of its strand, ``first_only``) and skips the release of unique keys, then runs the daemon's
+own command line. Its workers are forked, so they inherit both; everything else is the same
+code, so the ratio of the two medians is what the features cost.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import exists, or_
+from sqlalchemy.sql.elements import ColumnElement
+
+from .backends import Backend
+from .daemon import Process, daemon_env, start_daemon
+from .sections import Plan, _drain_once, median
+
+WORKERS = 2
+
+
+def first_only() -> ColumnElement[bool]:
+    """The strand test before concurrency limits: no earlier live job of the same strand."""
+    from dj_daemon.schema import delayed_jobs as dj
+    earlier = dj.alias("earlier")
+    return or_(dj.c.strand.is_(None), ~exists().where(
+        earlier.c.strand == dj.c.strand, earlier.c.id < dj.c.id, earlier.c.failed_at.is_(None)))
+
+
+def start_without(url: str, workers: int) -> Process:
+    return Process([sys.executable, "-m", "bench.features", "run", "-n", str(workers)], daemon_env(url))
+
+
+def section_features(backend: Backend, plan: Plan, folder: Path) -> dict[str, Any]:
+    """``plan.runs`` pairs of drains, with then without the features, alternating."""
+    runs: dict[str, list[dict[str, Any]]] = {"with": [], "without": []}
+    for r in range(plan.runs):
+        for name, start in (("with", start_daemon), ("without", start_without)):
+            runs[name].append(_drain_once(backend, plan, folder, f"features-{name}-{r}", plan.drain_jobs,
+                                          plan.drain_cap, lambda: [start(backend.url, WORKERS)]))
+    rates = {name: median([run["jobs_per_s"] for run in done]) for name, done in runs.items()}
+    ratio = rates["with"] / rates["without"] if rates["with"] and rates["without"] else None
+    return {"workers": WORKERS, "jobs_per_s": rates, "with_over_without": None if ratio is None else round(ratio, 3),
+            "runs": runs}
+
+
+def main() -> None:
+    from dj_daemon import cli
+    from dj_daemon.store import common, unique
+    common.within_limit = first_only
+    unique.keyed = lambda jobs: []
+    cli.main(sys.argv[1:])
+
+
+if __name__ == "__main__":
+    main()
