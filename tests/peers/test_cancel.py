@@ -117,3 +117,23 @@ def test_the_supervisor_signals_once_then_kills_after_the_grace_and_redoes_moved
     assert canceller.actions(requests, busy, grace=5, now=103.0) == ([], [3, 4])
     assert canceller.actions(requests, busy, grace=5, now=105.0) == ([("h:10", signal.SIGKILL, 1)], [3, 4])
     assert canceller.actions([], busy, grace=5, now=106.0) == ([], []) and canceller.signalled == {}
+
+
+def test_a_job_running_on_another_host_is_stopped_by_that_hosts_daemon(config, store, start_daemon, subprocess_env,
+                                                                        tmp_path) -> None:
+    """Two daemons of two host names; the job runs under host-b's, the cancel is asked from host-a:
+    host-b's supervisor reads the request from the database and stops it; host-a's does nothing."""
+    path = str(tmp_path / "notes")
+    job_id = Queue(config, store).enqueue_call(jobs.cooperative, ("far", path), queue="b")
+    daemons = {name: start_daemon("-n", "1", env={"DJ_HOSTNAME": f"host-{name}", "DJ_QUEUES": name,
+                                                  "DJ_CANCEL_GRACE": "60"}) for name in "ab"}
+    for daemon in daemons.values():
+        daemon.wait_ready()
+    wait_for(lambda: jobs.notes(path) == ["started"], what="the job started on host-b")
+    time.sleep(0.3)  # its worker's "busy" report reaches its supervisor
+    result = cli({**subprocess_env, "DJ_HOSTNAME": "host-a"}, "jobs", "cancel", str(job_id))
+    assert result.returncode == 0 and "is asked to stop" in result.stdout, result.stderr
+    wait_for(lambda: store.jobs() == [], timeout=30, what="the cancelled job's row gone")
+    assert jobs.notes(path) == ["started", "stopped"] and state_of(store, job_id)[0] == "cancelled"
+    assert "job cancelled id=" in daemons["b"].log() and "job cancelled" not in daemons["a"].log()
+    assert rows(store, cr) == 0
