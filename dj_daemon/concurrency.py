@@ -28,8 +28,8 @@ from .errors import EnqueueError
 #: The first character of a concurrency key's strand; a tracked strand starts with its job's
 #: class path, which never does, so the two never share a strand.
 MARK = "@"
-#: The largest ``concurrency_limit``: it bounds how many earlier jobs of its strand the
-#: reservation looks at for each waiting job.
+#: The largest ``concurrency_limit``: far above what a limit is for (a few calls at once to
+#: one partner, one import at a time), and a bound on the ranks kept per strand.
 MAX_LIMIT = 100
 
 
@@ -41,9 +41,10 @@ class Concurrency:
     limit: int = 1
 
     @property
-    def stored_limit(self) -> int | None:
-        """The ``strand_limit`` column's value: NULL means one, as for tracked strands."""
-        return self.limit if self.limit > 1 else None
+    def stored_limit(self) -> int:
+        """The ``strand_limit`` column's value, set for every job of a key (NULL: a tracked
+        strand's), so that the ranking of a limited strand counts them all."""
+        return self.limit
 
 
 def strand_of(key: str) -> str:

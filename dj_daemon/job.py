@@ -122,7 +122,7 @@ class Job:
     last_error: str | None = None
     created_at: datetime | None = None
     strand: str | None = None
-    strand_limit: int | None = None  #: how many of its strand run at once (None: one); admin reads only
+    strand_limit: int | None = None  #: how many of its strand run at once (None: a tracked job's one); admin reads only
     defect: str | None = None
     #: the key its handler names (``unique``), set by the worker that decoded it: its key row
     #: goes with it; no column of ``delayed_jobs``

@@ -40,8 +40,8 @@ delayed_jobs = Table(
     Column("queue", String(255)),
     Column("created_at", Time, nullable=False),
     Column("updated_at", Time, nullable=False),
-    # Jobs of one strand run in id order, at most ``strand_limit`` of them at once (NULL: one):
-    # tracked jobs of one class and identifier, or jobs of one ``concurrency_key`` (``concurrency``).
+    # Jobs of one strand run in id order, at most ``strand_limit`` of them at once: tracked jobs
+    # of one class and identifier (NULL: one), or jobs of one ``concurrency_key`` (``concurrency``).
     Column("strand", String(255)),
     Column("strand_limit", Integer),
     Index("ix_delayed_jobs_locked_by", "locked_by"),

@@ -32,7 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql.elements import ColumnElement
 
-from ..concurrency import MARK, MAX_LIMIT
+from ..concurrency import MARK
 from ..job import KINDS, Job, countable
 from ..schema import delayed_jobs as dj
 
@@ -63,18 +63,26 @@ def within_limit() -> ColumnElement[bool]:
     ``strand_limit`` at once.
 
     A job failed for good holds no place. The first job of its strand is found by one probe of
-    ``ix_delayed_jobs_strand``; a later one, only under a limit above one, by the probe for its
-    ``MAX_LIMIT``-th elder (beyond which no limit lets it start), then a count of its elders,
-    so that a long backlog of one key costs at most ``MAX_LIMIT`` index entries per waiting job.
-    MySQL and PostgreSQL do not lock the subqueries' rows in a ``FOR UPDATE`` select.
+    ``ix_delayed_jobs_strand``. Under a limit above one, a later job is looked up among the
+    first ``strand_limit`` live jobs of each limited strand, ranked once per statement
+    (``limited_heads``), so that each waiting job of a long backlog costs one lookup, not a
+    count of the jobs ahead of it. MySQL and PostgreSQL do not lock the subqueries' rows in a
+    ``FOR UPDATE`` select.
     """
     earlier = dj.alias("earlier")
-    elders = and_(earlier.c.strand == dj.c.strand, earlier.c.id < dj.c.id, earlier.c.failed_at.is_(None))
-    first = ~exists().where(elders)
-    beyond_any_limit = select(earlier.c.id).where(elders).order_by(earlier.c.id.desc()).limit(1).offset(MAX_LIMIT - 1)
-    counted = select(func.count()).where(elders).scalar_subquery()
-    return or_(dj.c.strand.is_(None), first,
-               and_(dj.c.strand_limit > 1, ~beyond_any_limit.exists(), counted < dj.c.strand_limit))
+    first = ~exists().where(earlier.c.strand == dj.c.strand, earlier.c.id < dj.c.id, earlier.c.failed_at.is_(None))
+    return or_(dj.c.strand.is_(None), first, and_(dj.c.strand_limit > 1, dj.c.id.in_(limited_heads())))
+
+
+def limited_heads() -> Select:
+    """The ids of the live jobs that their strand's limit lets start, among strands of
+    ``concurrency_key`` jobs (their ``strand_limit`` is set; a tracked strand's is not): each
+    strand's rows ranked by id along ``ix_delayed_jobs_strand``, the first ``strand_limit``."""
+    live = dj.alias("live")
+    ranked = select(live.c.id, live.c.strand_limit,
+                    func.row_number().over(partition_by=live.c.strand, order_by=live.c.id).label("place")).where(
+        live.c.strand.is_not(None), live.c.strand_limit.is_not(None), live.c.failed_at.is_(None)).subquery("ranked")
+    return select(ranked.c.id).where(ranked.c.place <= ranked.c.strand_limit)
 
 
 def tracked() -> ColumnElement[bool]:
