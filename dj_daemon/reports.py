@@ -1,17 +1,20 @@
-"""What the workers tell the supervisor: one pipe of short lines, and each worker's slot.
+"""What the workers tell the supervisor: one pipe of short lines, and each worker's slot; and
+what the supervisor tells of them (STATUS=).
 
 A worker writes ``<pid> up``, ``busy <id>``, ``ok <id>``, ``fail <id>``
 and ``wait`` (several in one write where they fall together). The
 supervisor reads the pipe once per turn of its loop and applies each line
-to the worker's ``Slot``: that feeds STATUS=, the status dump and the
-heartbeats. What a dead worker's rows become is read from its journal, which
-outlives the supervisor too (see ``journal``).
+to the worker's ``Slot`` (``Channel.deliver``): that feeds STATUS=
+(``status_text``), the status dump and the heartbeats. What a dead worker's
+rows become is read from its journal, which outlives the supervisor too (see
+``journal``).
 """
 from __future__ import annotations
 
 import fcntl
 import os
 from dataclasses import dataclass
+from typing import Collection, Iterable
 
 CHANNEL_BYTES = 1 << 20  #: seconds of reports at thousands of jobs a second
 
@@ -77,6 +80,32 @@ class Channel:
             if pid.isdigit() and event:
                 reports.append((int(pid), event.split()))
         return reports
+
+    def deliver(self, slots: dict[int, Slot]) -> list[tuple[Slot, str]]:
+        """Apply every report since the last call to its worker's slot (one not in ``slots``, reaped
+        already, is passed over); returns the slots whose job ended, each with how (``ok``, ``fail``)."""
+        ended = []
+        for pid, event in self.read():
+            slot = slots.get(pid)
+            if slot is not None and slot.apply(*event):
+                ended.append((slot, event[0]))
+        return ended
+
+
+def busy(slots: Iterable[Slot]) -> int:
+    """How many of these workers run a job."""
+    return sum(1 for s in slots if s.job)
+
+
+def status_text(slots: Collection[Slot], jobs_done: int, queued: str, respawning: str, db_error: str) -> str:
+    """The supervisor's one line for STATUS= and its status dump: workers busy and idle, jobs done
+    since it started, ``queued`` (its last queue reading, see ``upkeep``), pools backing off
+    (``respawning``, see ``pools.Respawns.waiting``), and why the database is unreachable (``db_error``,
+    empty while it answers)."""
+    working = busy(slots)
+    text = (f"{len(slots)} workers ({working} busy, {len(slots) - working} idle), "
+            f"{jobs_done} jobs done, {queued} queued")
+    return text + respawning + (f"; database unreachable: {db_error}" if db_error else "")
 
 
 def _widen(fd: int) -> bool:

@@ -15,7 +15,8 @@ Signal handlers record the signal and return; the loop calls one small
 | CHLD       | reap, release the dead worker's jobs (attempt counted, signal  | default                            |
 |            | named in last_error), respawn with backoff                     |                                    |
 
-Workers tell the supervisor what they do through one pipe (see ``reports``);
+Workers tell the supervisor what they do through one pipe (see ``reports``,
+which words STATUS= too); ``pools.Respawns`` times respawns after early deaths;
 its database duties (releases, heartbeats, polls, queue readings) are in
 ``upkeep``. A worker deletes its finished jobs with its next reservation, and
 keeps them meanwhile in a journal of its own (see ``journal``); if it dies
@@ -36,13 +37,13 @@ import signal
 import time
 from typing import Callable
 
-from . import journal, listen, metrics, nudge, titles
-from .cancel import KILL_REASON, Canceller
+from . import journal, listen, metrics, nudge, reports, titles
+from .cancel import Canceller
 from .config import Config
 from .errors import ConfigError
 from .journal import Journal
 from .notify import Notifier
-from .pools import Pool, pools_of
+from .pools import Pool, Respawns, pools_of, pools_text
 from .processes import describe_exit
 from .reports import Channel, Slot
 from .store import open_store
@@ -51,8 +52,6 @@ from .worker import Worker
 
 log = logging.getLogger("dj_daemon.supervisor")
 HANDLED = ("TERM", "INT", "QUIT", "HUP", "USR2", "CHLD")
-BACKOFF_MAX = 30.0
-EARLY_DEATH = 10.0      # a worker that dies sooner than this counts towards backoff
 STATUS_EVERY = 5.0      # seconds between queue readings (STATUS=, metrics): each reads a bounded few rows
 
 
@@ -74,8 +73,7 @@ class Supervisor:
         self.reloading = False
         self.ready_sent = False
         self.jobs_done = 0
-        self.failures = [0] * len(self.pools)
-        self.next_spawn = [0.0] * len(self.pools)
+        self.respawns = Respawns(self.pools)
         self.next_beat = self.next_watchdog = self.next_poll = 0.0
         # the first queue reading waits too, for the workers to start on a backlog first
         self.next_status = time.monotonic() + STATUS_EVERY
@@ -101,7 +99,7 @@ class Supervisor:
                               "(set [daemon] journal_dir to a folder this user can write)") from None
         self.upkeep = Upkeep(self.config, self.metrics, self.journal_dir, self.notifier.watchdog_interval)
         self.ear = listen.Ear(self.upkeep.store)
-        log.info("supervisor %d starting %s on %s", self.pid, self._pools_text(), self.config.safe_url)
+        log.info("supervisor %d starting %s on %s", self.pid, pools_text(self.pools), self.config.safe_url)
         self.upkeep.release_orphans()
         while True:
             for signum in self._take_signals():
@@ -203,7 +201,7 @@ class Supervisor:
         self.stopping = True
         self.stop_deadline = time.monotonic() + self.config.graceful_timeout
         self.notifier.stopping()
-        self.notifier.status(f"stopping, {self._busy()} jobs finishing")
+        self.notifier.status(f"stopping, {reports.busy(self.slots.values())} jobs finishing")
         for slot in self.slots.values():
             self._signal(slot, signal.SIGTERM)
 
@@ -226,10 +224,10 @@ class Supervisor:
             return
         self.config, self.pools = config, pools
         self.upkeep.config = config
-        self.failures, self.next_spawn = [0] * len(pools), [0.0] * len(pools)
+        self.respawns = Respawns(pools)
         self.generation += 1
         self.reloading = True
-        log.info("reloaded config: %s; replacing workers one at a time", self._pools_text())
+        log.info("reloaded config: %s; replacing workers one at a time", pools_text(self.pools))
 
     def handle_usr2(self) -> None:
         log.info("status: %s", self._status_text())
@@ -244,12 +242,10 @@ class Supervisor:
 
     # -- workers ----------------------------------------------------------------------
     def _spawn_missing(self, now: float) -> None:
-        for slot in self.slots.values():
-            if now - slot.started > EARLY_DEATH and slot.generation == self.generation:
-                self.failures[slot.pool] = 0  # up long enough: the pool is healthy again
+        self.respawns.note_survivors([s for s in self.slots.values() if s.generation == self.generation], now)
         for index, pool in enumerate(self.pools):
             current = [s for s in self.slots.values() if s.pool == index and s.generation == self.generation]
-            if len(current) < pool.size and now >= self.next_spawn[index]:
+            if len(current) < pool.size and self.respawns.due(index, now):
                 for _ in range(pool.size - len(current)):
                     self._spawn(index)
 
@@ -368,30 +364,15 @@ class Supervisor:
         # its journal tells the jobs it finished, the one it was running, and the rest never started
         self.upkeep.release(slot.name, error)
         if slot.generation == self.generation and not self.stopping and slot.pool < len(self.pools):
-            # a worker that fails before finishing any job is likely to fail again: back off;
-            # one killed while working (kill -9, OOM) is replaced at once
-            self._plan_respawn(slot.pool, abnormal and lived < EARLY_DEATH and slot.done == 0
-                               and not slot.kill_reason.startswith(KILL_REASON))
-
-    def _plan_respawn(self, pool: int, early_death: bool) -> None:
-        """Respawn at once, or after a doubling delay while workers keep dying young."""
-        self.failures[pool] = self.failures[pool] + 1 if early_death else 0
-        delay = min(0.5 * 2 ** (self.failures[pool] - 1), BACKOFF_MAX) if early_death else 0.0
-        self.next_spawn[pool] = time.monotonic() + delay
-        if delay:
-            log.warning("pool %s: worker died young %d times in a row; respawning in %.1fs",
-                        self.pools[pool].label(), self.failures[pool], delay)
+            self.respawns.plan(slot, abnormal, lived)
 
     # -- reports, polls and status -----------------------------------------------------
     def _read_channel(self) -> None:
         """Take in everything the workers reported since the last turn of the loop."""
-        for pid, event in self.channel.read():
-            slot = self.slots.get(pid)
-            if slot is not None and slot.apply(*event):
-                self.jobs_done += 1
-                self.upkeep.tally.count(event[0])
-                if slot.pool < len(self.failures):
-                    self.failures[slot.pool] = 0  # the pool works: whatever killed workers before is over
+        for slot, outcome in self.channel.deliver(self.slots):
+            self.jobs_done += 1
+            self.upkeep.tally.count(outcome)
+            self.respawns.healthy(slot.pool)
 
     def _poll(self) -> None:
         """One query per pool with idle workers: is there work? Then wake them. With
@@ -425,29 +406,19 @@ class Supervisor:
                 except (BlockingIOError, BrokenPipeError):
                     pass
 
-    def _busy(self) -> int:
-        return sum(1 for s in self.slots.values() if s.job)
-
     def _status_text(self) -> str:
-        busy = self._busy()
-        text = (f"{len(self.slots)} workers ({busy} busy, {len(self.slots) - busy} idle), "
-                f"{self.jobs_done} jobs done, {self.upkeep.queued_text} queued")
-        now = time.monotonic()
-        for index, pool in enumerate(self.pools):
-            if self.next_spawn[index] > now:
-                text += (f"; pool {pool.label()}: {self.failures[index]} worker(s) died young, "
-                         f"respawning in {self.next_spawn[index] - now:.0f}s")
-        return text + (f"; database unreachable: {self.upkeep.error}" if self.upkeep.error else "")
+        return reports.status_text(self.slots.values(), self.jobs_done, self.upkeep.queued_text,
+                                   self.respawns.waiting(time.monotonic()), self.upkeep.error)
 
     def _report(self) -> None:
         """READY=1 once every first worker is up; STATUS= on change; WATCHDOG=1 while this loop turns."""
         up = sum(1 for s in self.slots.values() if s.up)
-        busy = self._busy()
+        busy = reports.busy(self.slots.values())
         self.metrics.workers(busy, len(self.slots) - busy)
         if not self.ready_sent and up >= sum(p.size for p in self.pools):
             self.ready_sent = True
             self.notifier.ready()
-            log.info("ready: %s", self._pools_text())
+            log.info("ready: %s", pools_text(self.pools))
         self.notifier.status(self._status_text())
         interval = self.notifier.watchdog_interval
         now = time.monotonic()
@@ -456,7 +427,4 @@ class Supervisor:
         if interval and now >= self.next_watchdog:
             self.next_watchdog = now + interval
             self.notifier.watchdog()
-
-    def _pools_text(self) -> str:
-        return ", ".join(f"{p.size} worker(s) on {p.label()}" for p in self.pools)
 

@@ -19,7 +19,7 @@ import os
 
 
 def install() -> None:
-    store = importlib.import_module("dj_daemon.store")
+    database = importlib.import_module("dj_daemon.store.database")
     mysql = importlib.import_module("dj_daemon.store.mysql")
     isolation = os.environ.get("DJ_FAULTS_ISOLATION")
     lock_wait = os.environ.get("DJ_FAULTS_LOCK_WAIT_TIMEOUT")
@@ -37,7 +37,7 @@ def install() -> None:
 
     mysql.engine_options = engine_options
     if retry_log:
-        original_retryable = store._retryable
+        original_retryable = database._retryable
 
         def retryable(exc: BaseException) -> bool:
             args = getattr(getattr(exc, "orig", None), "args", ())
@@ -49,7 +49,7 @@ def install() -> None:
                     os.close(fd)
             return original_retryable(exc)
 
-        store._retryable = retryable
+        database._retryable = retryable
 
 
 if __name__ == "__main__":
