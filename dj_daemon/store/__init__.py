@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from types import ModuleType
 from typing import Any, Callable, Collection, Iterable, NamedTuple, Sequence, TypeVar
 
-from sqlalchemy import String, Text, cast, create_engine, delete, func, literal, select, update
+from sqlalchemy import String, Text, cast, delete, func, literal, select, update
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.pool import NullPool
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError, SQLAlchemyError
@@ -26,7 +26,7 @@ from ..errors import DatabaseError, UnknownJobError
 from ..job import Job, NewJob, utcnow
 from ..schema import create_all, delayed_jobs as dj, missing_indexes, workers as wk
 from ..tracking import Gate, State
-from . import cancels, common, counting, driver, mysql, postgresql, sqlite, states, tracked, unique
+from . import cancels, common, counting, driver, failover, mysql, postgresql, sqlite, states, tracked, unique
 from .common import Filters
 from .counting import COUNT_CAP, Counts, Depths
 
@@ -58,7 +58,7 @@ def open_store(config: Config, timeout: float | None = None) -> "Store":
         dialect = DIALECTS.get(url.get_backend_name())
         if dialect is None:
             raise DatabaseError(f"unsupported database {url.get_backend_name()!r} in {mask_url(config.url)}")
-        engine = create_engine(url, **dialect.engine_options(timeout))
+        engine = failover.create((url, *config.failover_urls), **dialect.engine_options(timeout))
     except (ArgumentError, NoSuchModuleError, ImportError) as exc:
         raise DatabaseError(f"cannot use database {mask_url(config.url)}: {exc}") from None
     dialect.prepare(engine, timeout)
@@ -337,7 +337,7 @@ class Store(states.TrackedVerbs, tracked.TrackedPages, cancels.CancelVerbs):
                 options = {**self._dialect.engine_options(self.timeout), "isolation_level": "AUTOCOMMIT",
                            "poolclass": NullPool}
                 options.pop("pool_recycle", None)
-                self._poll_conn = create_engine(self.engine.url, **options).connect()
+                self._poll_conn = failover.sibling(self.engine, **options).connect()
             return self.poll_ready(self._poll_conn, filters)
         except SQLAlchemyError as exc:
             self._close_poll()
