@@ -62,7 +62,8 @@ galera-ci: export GALERA_GCOMM = 4667
 galera-ci: GALERA_NODES = 2
 galera-ci: $(STAMP)
 	bash scripts/galera.sh start $(GALERA_NODES) >/dev/null
-	$(GALERA_TEST_ENV) $(BIN)/python -m pytest -q tests/galera/test_certification.py $(PYTEST_ARGS); \
+	$(GALERA_TEST_ENV) $(BIN)/python -m pytest -q tests/galera/test_certification.py tests/galera/test_not_serving.py \
+	  $(PYTEST_ARGS); \
 	  status=$$?; bash scripts/galera.sh stop >/dev/null; exit $$status
 
 clean:

@@ -12,6 +12,17 @@ host is gone silent) before the next one is tried. The first URL comes
 first again for every new connection: once its server is back, new
 connections return to it.
 
+A Galera node can be up and still refuse to serve: out of the primary
+component (a partition), still joining, or set to ``wsrep_reject_queries``.
+It accepts connections but answers statements with error 1047 ("WSREP has
+not yet prepared node for application use"), all but SET, SHOW and a SELECT
+of no table. So, with more than one URL on MySQL/MariaDB, a new connection
+sends one ROLLBACK (a no-op on a new connection, refused by such a node)
+before it is used, and a node that refuses is passed over like a dead one; and a
+1047 on a connection in use counts as a lost connection, so that the store
+retries its transaction on a new one, on the next node. (The enqueue path's
+own driver cursor, ``driver.Cursors``, reports a 1047 to the caller instead.)
+
 When none answers, the error is one line naming every server tried and
 why, with no password (hosts and ports only).
 """
@@ -23,6 +34,8 @@ from typing import Any, Callable, Sequence
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Engine, make_url
 
+#: MySQL's ER_UNKNOWN_COM_ERROR, which a Galera node that cannot serve gives to every statement.
+NOT_SERVING = 1047
 #: The URLs each failover engine was made over, so that ``sibling`` can make another like it.
 _URLS: "weakref.WeakKeyDictionary[Engine, tuple[URL, ...]]" = weakref.WeakKeyDictionary()
 
@@ -33,6 +46,7 @@ def create(urls: Sequence[str | URL], **options: Any) -> Engine:
     engine = create_engine(parsed[0], **options)
     if len(parsed) > 1:
         event.listen(engine, "do_connect", _first_answering(parsed, dict(options.get("connect_args", {}))))
+        event.listen(engine, "handle_error", _not_serving_is_gone)
         _URLS[engine] = parsed
     return engine
 
@@ -54,11 +68,31 @@ def _first_answering(urls: tuple[URL, ...], connect_args: dict[str, Any]) -> Cal
             args, params = dialect.create_connect_args(url)
             params.update(connect_args)
             try:
-                return dialect.connect(*args, **params)
+                return _serving(dialect, dialect.connect(*args, **params))
             except dialect.loaded_dbapi.Error as exc:
                 failures.append((where(url), exc))
         raise _none_answered(failures)
     return connect
+
+
+def _serving(dialect: Any, connection: Any) -> Any:
+    """``connection``, once a MySQL server has accepted a statement (a Galera node that cannot
+    serve raises 1047 here, and the connection is closed)."""
+    if dialect.name not in ("mysql", "mariadb"):
+        return connection  # PostgreSQL: libpq's target_session_attrs is the way (docs/scale-out.md)
+    try:
+        connection.rollback()
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+def _not_serving_is_gone(context: Any) -> None:
+    """A 1047 on a connection in use: invalidate it, so that the store's retry reconnects."""
+    args = getattr(context.original_exception, "args", ())
+    if args and args[0] == NOT_SERVING:
+        context.is_disconnect = True
 
 
 def _none_answered(failures: list[tuple[str, Exception]]) -> Exception:

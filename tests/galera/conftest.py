@@ -42,11 +42,14 @@ class Cluster:
 
     urls: list[str]
     tmp_path: Path
+    writer: int | None = None  #: the node every daemon writes to, the others as fallbacks; None: each its own
 
     def config(self, node: int, failover: bool = True) -> Config:
-        """Node ``node``'s config (0-based): its own URL first, then the others in turn."""
-        others = tuple(self.urls[node + 1:] + self.urls[:node]) if failover else ()
-        return config_for(self.urls[node], self.tmp_path).replace(failover_urls=others, hostname=f"node{node + 1}")
+        """The config of node ``node``'s daemon (0-based): its node's URL (or the writer's) first,
+        then the others in turn."""
+        first = node if self.writer is None else self.writer
+        others = tuple(self.urls[first + 1:] + self.urls[:first]) if failover else ()
+        return config_for(self.urls[first], self.tmp_path).replace(failover_urls=others, hostname=f"node{node + 1}")
 
     def env(self, node: int, failover: bool = True) -> dict[str, str]:
         """A ``delayed_job`` subprocess's environment for node ``node``'s daemon."""

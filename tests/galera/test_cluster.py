@@ -76,12 +76,15 @@ def one_server(request: pytest.FixtureRequest, galera_nodes: list[str], tmp_path
 
 def test_drain_rate_by_nodes_with_a_daemon(cluster: Cluster, node_stores: list[Store], one_server: Cluster,
                                            daemons, tmp_path: Path) -> None:
-    """Rounds of 1, 2, ... N daemons (2 workers each) on as many Galera nodes, and as many on one
-    plain server, interleaved; the median rate of each."""
+    """Rounds of 1, 2, ... N daemons (2 workers each): one per Galera node, all on node 1 (the
+    others their fallbacks), and all on one plain server, interleaved; the median rate of each."""
     server_store = open_store(one_server.config(0, failover=False))
     server_store.create_schema()
-    setups = {(kind, nodes): pair for nodes in range(1, len(cluster.urls) + 1)
-              for kind, pair in (("galera", (cluster, node_stores[0])), ("one server", (one_server, server_store)))}
+    one_writer = Cluster(cluster.urls, cluster.tmp_path, writer=0)
+    kinds = (("galera", (cluster, node_stores[0])), ("galera, one writer", (one_writer, node_stores[0])),
+             ("one server", (one_server, server_store)))
+    setups = {(kind, nodes): pair for nodes in range(1, len(cluster.urls) + 1) for kind, pair in kinds
+              if nodes > 1 or kind != "galera, one writer"}  # with one daemon, both Galera layouts are one
     rates: dict[tuple[str, int], list[float]] = {setup: [] for setup in setups}
     conflicts = dict.fromkeys(setups, 0)
     gave_up_total = dict.fromkeys(setups, 0)
@@ -99,7 +102,7 @@ def test_drain_rate_by_nodes_with_a_daemon(cluster: Cluster, node_stores: list[S
     finally:
         server_store.dispose()
     for (kind, nodes), measured in rates.items():
-        report_figure(f"rate_{nodes}_daemons", kind if kind != "galera" else f"galera x{len(cluster.urls)}",
+        report_figure(f"rate_{nodes}_daemons", kind.replace("galera", f"galera x{len(cluster.urls)}"),
                       JOBS // 2 * ROUNDS, JOBS // 2 * ROUNDS, 0, 0, None, daemons=nodes, workers_each=int(WORKERS),
                       median_jobs_per_s=round(statistics.median(measured)),
                       runs=" ".join(str(round(r)) for r in measured), conflicts=conflicts[kind, nodes],
