@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 
-.PHONY: install demo test bench reliability clean
+.PHONY: install demo test bench reliability galera galera-stop galera-test galera-ci clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,33 @@ reliability: $(STAMP)
 	rm -f .reliability.jsonl
 	DJ_FAULTS_REPORT=$(CURDIR)/.reliability.jsonl DJ_FAULTS_DAEMON_KILLS=20 $(BIN)/python -m pytest -q tests/faults
 	$(BIN)/python -m tests.faults.report .reliability.jsonl
+
+# A Galera cluster of GALERA_NODES MariaDB nodes on loopback (scripts/galera.sh; docs/scale-out.md). galera-test
+# runs the long runs on it and prints their figures; galera-ci is .ci/run's short step, on 2 nodes of its own
+# (own folder and ports, so it leaves a developer's cluster alone), stopped afterwards whatever the outcome.
+GALERA_NODES ?= 3
+GALERA_TEST_ENV = DJ_TEST_REQUIRE_GALERA=1 DJ_TEST_GALERA_URLS=$$(bash scripts/galera.sh urls $(GALERA_NODES))
+
+galera:
+	bash scripts/galera.sh start $(GALERA_NODES)
+
+galera-stop:
+	bash scripts/galera.sh stop
+
+galera-test: $(STAMP) galera
+	rm -f .galera.jsonl
+	$(GALERA_TEST_ENV) DJ_FAULTS_REPORT=$(CURDIR)/.galera.jsonl $(BIN)/python -m pytest -q tests/galera $(PYTEST_ARGS)
+	$(BIN)/python -m tests.faults.report .galera.jsonl
+
+galera-ci: export GALERA_DIR = /var/tmp/dj-galera-ci
+galera-ci: export GALERA_PORT = 4316
+galera-ci: export GALERA_GCOMM = 4667
+galera-ci: GALERA_NODES = 2
+galera-ci: $(STAMP)
+	bash scripts/galera.sh start $(GALERA_NODES) >/dev/null
+	$(GALERA_TEST_ENV) $(BIN)/python -m pytest -q tests/galera/test_certification.py tests/galera/test_not_serving.py \
+	  $(PYTEST_ARGS); \
+	  status=$$?; bash scripts/galera.sh stop >/dev/null; exit $$status
 
 clean:
 	rm -rf $(VENV) demo/out .pytest_cache

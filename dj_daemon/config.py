@@ -117,6 +117,7 @@ class Setting:
 
 SETTINGS: dict[str, Setting] = {
     "url": Setting("database", str, "DJ_DATABASE_URL"),
+    "failover_urls": Setting("database", _list, "DJ_DATABASE_FAILOVER_URLS"),
     "password_file": Setting("database", str, "DJ_PASSWORD_FILE"),
     "database_patience": Setting("database", float, "DJ_DATABASE_PATIENCE", Bounds(0.0, DECADE)),
     "allowed_modules": Setting("jobs", _list, "DJ_ALLOWED_MODULES"),
@@ -176,6 +177,8 @@ class Config:
     """Every setting with its default; see ``etc/delayed_job.conf`` for their meaning."""
 
     url: str = "sqlite:///delayed_job.sqlite3"
+    #: The same database on other servers (Galera nodes), tried in order when ``url``'s does not answer
+    failover_urls: tuple[str, ...] = ()
     password_file: str = ""
     database_patience: float = 60.0
     allowed_modules: tuple[str, ...] = ()
@@ -236,8 +239,8 @@ class Config:
 
     @property
     def safe_url(self) -> str:
-        """The database URL with any password masked, for logs and errors."""
-        return mask_url(self.url)
+        """The database URL (and any failover URLs) with passwords masked, for logs and errors."""
+        return " or ".join(mask_url(url) for url in (self.url, *self.failover_urls))
 
 
 def mask_url(url: str) -> str:
@@ -359,9 +362,12 @@ def validate(config: Config) -> Config:
             raise ConfigError(message)
     _check_hostname(config.hostname)
     _check_url(config.url)
+    _check_failover(config.url, config.failover_urls)
     config = dataclasses.replace(config, queue_attributes=checked_queue_attributes(config.queue_attributes))
     if config.password_file:
-        return dataclasses.replace(config, url=_with_password(config.url, config.password_file), password_file="")
+        return dataclasses.replace(config, url=_with_password(config.url, config.password_file), password_file="",
+                                   failover_urls=tuple(_with_password(url, config.password_file)
+                                                       for url in config.failover_urls))
     return config
 
 
@@ -445,6 +451,19 @@ def _check_url(url: str) -> None:
         make_url(url)
     except ArgumentError:
         raise ConfigError(f"malformed database url: {mask_url(url)}") from None
+
+
+def _check_failover(url: str, failover_urls: tuple[str, ...]) -> None:
+    """Failover URLs name the same kind of server as ``url``: a connection from any of them must
+    speak the engine's dialect (and SQLite has no server to fail over from)."""
+    from sqlalchemy.engine import make_url
+
+    backend = make_url(url).get_backend_name()
+    for other in failover_urls:
+        _check_url(other)
+        if backend == "sqlite" or make_url(other).drivername != make_url(url).drivername:
+            raise ConfigError(f"failover url {mask_url(other)} must use the same database driver as url "
+                              f"{mask_url(url)} (a server, not SQLite)")
 
 
 def _with_password(url: str, password_file: str) -> str:

@@ -18,13 +18,12 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from ..config import Config, mask_url
 from ..errors import DatabaseError
-from . import cancels, mysql, postgresql, sqlite, states, tracked
+from . import cancels, failover, mysql, postgresql, sqlite, states, tracked
 from .admin import AdminVerbs
 from .common import Filters
 from .counting import COUNT_CAP, Counts, Depths
@@ -48,7 +47,7 @@ def open_store(config: Config, timeout: float | None = None) -> "Store":
         dialect = DIALECTS.get(url.get_backend_name())
         if dialect is None:
             raise DatabaseError(f"unsupported database {url.get_backend_name()!r} in {mask_url(config.url)}")
-        engine = create_engine(url, **dialect.engine_options(timeout))
+        engine = failover.create((url, *config.failover_urls), **dialect.engine_options(timeout))
     except (ArgumentError, NoSuchModuleError, ImportError) as exc:
         raise DatabaseError(f"cannot use database {mask_url(config.url)}: {exc}") from None
     dialect.prepare(engine, timeout)

@@ -13,7 +13,7 @@ import functools
 from datetime import datetime
 from typing import Iterable, NamedTuple, Sequence
 
-from sqlalchemy import Text, create_engine, delete, func, literal, select, update
+from sqlalchemy import Text, delete, func, literal, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
@@ -21,7 +21,7 @@ from sqlalchemy.pool import NullPool
 from ..job import Job, NewJob
 from ..schema import delayed_jobs as dj
 from ..tracking import Gate, State
-from . import common, driver, sqlite, states, unique
+from . import common, driver, failover, sqlite, states, unique
 from .common import Filters
 from .database import Database
 
@@ -174,7 +174,7 @@ class QueueVerbs(Database):
                 options = {**self._dialect.engine_options(self.timeout), "isolation_level": "AUTOCOMMIT",
                            "poolclass": NullPool}
                 options.pop("pool_recycle", None)
-                self._poll_conn = create_engine(self.engine.url, **options).connect()
+                self._poll_conn = failover.sibling(self.engine, **options).connect()
             return self.poll_ready(self._poll_conn, filters)
         except SQLAlchemyError as exc:
             self._close_poll()
