@@ -1,6 +1,7 @@
 """What unique keys and concurrency limits cost jobs that use neither (issue 19: at most 10% of
 drain throughput): drain -n 2 of plain jobs by the daemon as shipped, against the same daemon
-with those features' hot-path code taken out, run by run interleaved, medians compared.
+with those features' hot-path code taken out, run by run interleaved, medians compared. And
+what a backlog of one key's jobs waiting behind its limit costs a reservation (``backlog``).
 
 The daemon "without" is ``python -m bench.features run -n 2``: run as a program, this module
 puts back the ready predicate's strand test as it was before concurrency limits (the first live
@@ -11,6 +12,7 @@ code, so the ratio of the two medians is what the features cost.
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +48,42 @@ def section_features(backend: Backend, plan: Plan, folder: Path) -> dict[str, An
     rates = {name: median([run["jobs_per_s"] for run in done]) for name, done in runs.items()}
     ratio = rates["with"] / rates["without"] if rates["with"] and rates["without"] else None
     return {"workers": WORKERS, "jobs_per_s": rates, "with_over_without": None if ratio is None else round(ratio, 3),
-            "runs": runs}
+            "runs": runs, "backlog_reserve_ms": backlog(backend)}
+
+
+#: Jobs of one key waiting behind its limit, in the backlog measurement.
+BACKLOGS = (0, 1_000, 10_000)
+LIMIT = 2
+
+
+def backlog(backend: Backend, plain: int = 2_000, tries: int = 10) -> dict[str, float]:
+    """Milliseconds per reservation of 10 plain jobs (median of ``tries``) with a backlog of one
+    key's jobs due before them, its first ``LIMIT`` running: the due scan passes each waiting
+    job, one probe of the strand index and one lookup among the ranked heads."""
+    from dj_daemon.concurrency import Concurrency, strand_of
+    from dj_daemon.config import Config
+    from dj_daemon.job import NewJob
+    from dj_daemon.store import Filters, open_store
+
+    handler = '{"target": "bench.jobs:noop", "args": []}'
+    out = {}
+    for waiting in BACKLOGS:
+        backend.reset()
+        store = open_store(Config(url=backend.url, allowed_modules=("bench",)))
+        try:
+            store.insert([NewJob(handler, "noop", concurrency=Concurrency(strand_of("k"), LIMIT))] * waiting)
+            for n in range(LIMIT if waiting else 0):
+                store.reserve(f"bench:{n}", Filters())
+            store.insert([NewJob(handler, "noop")] * plain)
+            times = []
+            for n in range(tries):
+                started = time.perf_counter()
+                store.reserve(f"bench:w{n}", Filters(), limit=10)
+                times.append((time.perf_counter() - started) * 1000)
+        finally:
+            store.dispose()
+        out[str(waiting)] = round(median(times), 2)
+    return out
 
 
 def main() -> None:
