@@ -52,6 +52,8 @@ def _get(data: dict, *path: str) -> Any:
 # figure, unit, path in each backend's results, target text, check(value) -> bool (or one per backend),
 # backends the target applies to
 ROWS: list[tuple[str, str, tuple[str, ...], str, Any, tuple[str, ...]]] = [
+    ("first job after start (run -n 2)", "ms", ("startup", "first_job_ms"), "<= 300 ms", lambda v: v <= 300,
+     ("sqlite", "mariadb")),
     ("enqueue one by one", "jobs/s", ("enqueue", "one_by_one", "jobs_per_s"), "", None, ()),
     ("enqueue_many (chunks of 1,000)", "jobs/s", ("enqueue", "enqueue_many", "jobs_per_s"), ">= 20,000 (MariaDB)",
      lambda v: v >= 20_000, ("mariadb",)),
