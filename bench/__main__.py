@@ -13,11 +13,11 @@ from typing import Any, Callable
 
 from sqlalchemy import create_engine, text
 
-from . import charts, report, sections, startup, stored_rows, web
+from . import charts, contention, report, sections, startup, stored_rows, web
 from .backends import MYSQL_SERVER, POSTGRESQL_SERVER, Backend, MariaDB, PostgreSQL, SQLite
 from .daemon import ROOT
 
-SECTIONS = ("startup", "enqueue", "drain", "ceiling", "pickup", "backlog", "rss", "web", "stored_rows")
+SECTIONS = ("startup", "enqueue", "drain", "contention", "ceiling", "pickup", "backlog", "rss", "web", "stored_rows")
 RESULTS = ROOT / "bench" / "results"
 
 
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
                         continue
                     if section == "rss" and not plan.rss_jobs:
                         continue
-                    modules = {"web": web, "stored_rows": stored_rows, "startup": startup}
+                    modules = {"web": web, "stored_rows": stored_rows, "startup": startup, "contention": contention}
                     measure: Callable = getattr(modules.get(section, sections), f"section_{section}")
                     t0 = time.monotonic()
                     print(f"  {name:8} {section:8} ...", end="", flush=True)

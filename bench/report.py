@@ -63,6 +63,9 @@ ROWS: list[tuple[str, str, tuple[str, ...], str, Any, tuple[str, ...]]] = [
     ("drain -n 2", "jobs/s", ("drain", "n2", "jobs_per_s"), ">= 5,000", lambda v: v >= 5_000, ("sqlite", "mariadb")),
     ("drain -n 4", "jobs/s", ("drain", "n4", "jobs_per_s"), "", None, ()),
     ("drain -n 8", "jobs/s", ("drain", "n8", "jobs_per_s"), "", None, ()),
+    ("drain -n 4 / -n 2 (interleaved runs)", "%", ("drain", "n4_vs_n2"), ">= 95%", lambda v: v >= 0.95,
+     ("sqlite", "mariadb")),
+    ("one-step fallbacks per 100 reservations, -n 4", "/100", ("contention", "n4", "fallbacks_per_100"), "", None, ()),
     ("raw ceiling (2 procs, batches of 50)", "jobs/s", ("ceiling", "jobs_per_s"), "", None, ()),
     ("drain -n 2 / ceiling", "%", ("drain_vs_ceiling",), ">= 60% (MariaDB)", lambda v: v >= 0.6, ("mariadb",)),
     ("pickup latency median", "ms", ("pickup", "median_ms"), "<= 50 ms; PostgreSQL (LISTEN) <= 5 ms",
@@ -103,7 +106,7 @@ def _fmt(value: Any, unit: str) -> str:
         return f"{value * 100:.0f}%"
     if unit in ("ratio",):
         return f"{value:.2f}"
-    if unit in ("ms", "q/s", "MiB", "/s", "/job"):
+    if unit in ("ms", "q/s", "MiB", "/s", "/job", "/100"):
         return f"{value:,.1f}"
     return f"{value:,.0f}"
 
