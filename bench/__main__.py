@@ -116,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
             if drain and ceiling:
                 results["drain_vs_ceiling"] = round(drain / ceiling, 3)
             if "rss" not in results and "drain" in results:  # quick: the drain runs' workers
-                samples = [v for k in results["drain"].values() for r in k.get("runs", []) for v in r.get("worker_rss_mib", [])]
+                samples = [v for k in results["drain"].values() if isinstance(k, dict)
+                           for r in k.get("runs", []) for v in r.get("worker_rss_mib", [])]
                 if samples:
                     results["rss"] = {"rss_mib": sections.median(samples), "from": "drain runs' workers at the end"}
     finally:
