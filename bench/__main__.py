@@ -15,7 +15,7 @@ from sqlalchemy import create_engine, text
 
 from . import charts, contention, report, sections, startup, stored_rows, web
 from .backends import MYSQL_SERVER, POSTGRESQL_SERVER, Backend, MariaDB, PostgreSQL, SQLite
-from .daemon import ROOT
+from .daemon import ROOT, fill_bytecode
 
 SECTIONS = ("startup", "enqueue", "drain", "contention", "ceiling", "pickup", "backlog", "rss", "web", "stored_rows")
 RESULTS = ROOT / "bench" / "results"
@@ -87,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bench: {'quick' if plan.quick else 'full'} run, sections {','.join(only)} on {','.join(backends)}",
           flush=True)
     folder = Path(tempfile.mkdtemp(prefix="dj-bench-"))
+    fill_bytecode(f"sqlite:///{folder / 'none.sqlite3'}")
     try:
         for name in backends:
             backend: Backend = SQLite(folder) if name == "sqlite" else PostgreSQL() if name == "postgresql" \

@@ -26,10 +26,8 @@ WORKERS = 2
 
 
 def section_startup(backend: Backend, plan: Plan, folder: Path) -> dict[str, Any]:
-    """The first start, not counted, fills the daemons' bytecode cache (``daemon.BYTECODE``)."""
-    warm_up = _first_job(backend, folder / f"{backend.name}-startup-warm-up.txt")
     runs = [_first_job(backend, folder / f"{backend.name}-startup-{r}.txt") for r in range(max(plan.runs, MIN_RUNS))]
-    return {"first_job_ms": median(runs), "workers": WORKERS, "runs_ms": runs, "warm_up_ms": warm_up}
+    return {"first_job_ms": median(runs), "workers": WORKERS, "runs_ms": runs}
 
 
 def _first_job(backend: Backend, side_effects: Path) -> float:
