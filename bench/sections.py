@@ -196,8 +196,12 @@ def section_drain(backend: Backend, plan: Plan, folder: Path) -> dict[str, Any]:
                                        count_statements=(k == 2)))
     out: dict[str, Any] = {f"n{k}": {"jobs_per_s": median([r["jobs_per_s"] for r in rs]), "runs": rs}
                            for k, rs in runs.items()}
+    for k, rs in runs.items():  # without the start-up, which takes longer with more workers
+        out[f"n{k}"]["jobs_per_s_after_first"] = median([r.get("jobs_per_s_after_first") for r in rs])
     if "n2" in out and "n4" in out:
         out["n4_vs_n2"] = round(out["n4"]["jobs_per_s"] / out["n2"]["jobs_per_s"], 3)
+        after_first = (out["n4"]["jobs_per_s_after_first"], out["n2"]["jobs_per_s_after_first"])
+        out["n4_vs_n2_after_first"] = round(after_first[0] / after_first[1], 3) if all(after_first) else None
     if backend.name == "mariadb":
         out["round_trips"] = round_trips_per_job(backend, folder)
     return out
