@@ -13,7 +13,8 @@ d. backlog: drain throughput with 1,000,000 jobs queued against 10,000, and
 e. a worker's resident memory after many jobs;
 f. the ceiling: the same drain by a minimal raw-SQL loop;
 g. stored rows: poll, reservation, counts, ``long_jobs status`` and pickup with 0, 100k
-   and 1M rows for tomorrow, 1M failed, and 1M of each (``stored_rows``).
+   and 1M rows for tomorrow, 1M failed, and 1M of each (``stored_rows``);
+h. start-up: from the exec of ``run -n 2`` to the start of a job already due (``startup``).
 
 The drain runs at ``-n 1/2/4/8``. It prints a table with the targets, writes
 ``bench/results/latest.json``, and draws the stored-row scaling and the drain

@@ -13,11 +13,12 @@ from typing import Any, Callable
 
 from sqlalchemy import create_engine, text
 
-from . import charts, features, report, sections, stored_rows, web
+from . import charts, contention, features, report, sections, startup, stored_rows, web
 from .backends import MYSQL_SERVER, POSTGRESQL_SERVER, Backend, MariaDB, PostgreSQL, SQLite
-from .daemon import ROOT
+from .daemon import ROOT, fill_bytecode
 
-SECTIONS = ("enqueue", "drain", "ceiling", "pickup", "backlog", "rss", "web", "stored_rows", "features")
+SECTIONS = ("startup", "enqueue", "drain", "contention", "ceiling", "pickup", "backlog", "rss", "web", "stored_rows",
+            "features")
 RESULTS = ROOT / "bench" / "results"
 
 
@@ -87,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bench: {'quick' if plan.quick else 'full'} run, sections {','.join(only)} on {','.join(backends)}",
           flush=True)
     folder = Path(tempfile.mkdtemp(prefix="dj-bench-"))
+    fill_bytecode(f"sqlite:///{folder / 'none.sqlite3'}")
     try:
         for name in backends:
             backend: Backend = SQLite(folder) if name == "sqlite" else PostgreSQL() if name == "postgresql" \
@@ -98,8 +100,9 @@ def main(argv: list[str] | None = None) -> int:
                         continue
                     if section == "rss" and not plan.rss_jobs:
                         continue
-                    measure: Callable = getattr({"web": web, "stored_rows": stored_rows, "features": features}.get(section, sections),
-                                                f"section_{section}")
+                    modules = {"web": web, "stored_rows": stored_rows, "startup": startup, "contention": contention,
+                               "features": features}
+                    measure: Callable = getattr(modules.get(section, sections), f"section_{section}")
                     t0 = time.monotonic()
                     print(f"  {name:8} {section:8} ...", end="", flush=True)
                     try:
@@ -116,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
             if drain and ceiling:
                 results["drain_vs_ceiling"] = round(drain / ceiling, 3)
             if "rss" not in results and "drain" in results:  # quick: the drain runs' workers
-                samples = [v for k in results["drain"].values() for r in k.get("runs", []) for v in r.get("worker_rss_mib", [])]
+                samples = [v for k in results["drain"].values() if isinstance(k, dict)
+                           for r in k.get("runs", []) for v in r.get("worker_rss_mib", [])]
                 if samples:
                     results["rss"] = {"rss_mib": sections.median(samples), "from": "drain runs' workers at the end"}
     finally:

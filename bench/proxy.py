@@ -4,7 +4,9 @@ The server's global counters (``SHOW GLOBAL STATUS``) count every client;
 on a shared server that drowns an idle daemon's few queries. Every MySQL
 command a client sends starts a packet with sequence id 0 whose first
 payload byte is the command (0x03 COM_QUERY, 0x0e COM_PING, 0x01 COM_QUIT);
-the proxy counts those, per command, in the client-to-server direction.
+the proxy counts those, per command, in the client-to-server direction, and
+sorts the reservation's statements (``kind``): the plain read of candidate ids,
+the locking read by id, the one-step locking read it falls back to, the stamp.
 """
 from __future__ import annotations
 
@@ -13,6 +15,24 @@ import threading
 from collections import Counter
 
 from sqlalchemy.engine import make_url
+
+#: (words the statement starts with, words it holds, words it lacks) -> its kind, first match wins
+KINDS = (
+    ("SELECT delayed_jobs.id \nFROM delayed_jobs", "ORDER BY", "FOR UPDATE", "candidates"),
+    ("SELECT delayed_jobs.id,", "FOR UPDATE", "ORDER BY", "lock_by_id"),
+    ("SELECT delayed_jobs.id,", "FOR UPDATE", "", "lock_one_step"),
+    ("UPDATE delayed_jobs SET locked_at", "", "", "stamp"),
+)
+
+
+def kind(statement: bytes) -> str | None:
+    """The reservation statement ``statement`` is, if any (see ``KINDS``)."""
+    text = statement.decode("utf-8", "replace")
+    for start, holds, lacks, name in KINDS:
+        if text.startswith(start) and holds in text and not (lacks and lacks in text):
+            return name
+    return None
+
 
 NAMES = {0x03: "query", 0x0E: "ping", 0x01: "quit", 0x02: "init_db", 0x11: "change_user",
          0x16: "stmt_prepare", 0x17: "stmt_execute"}
@@ -29,6 +49,7 @@ class CountingProxy:
         self.port = self.listener.getsockname()[1]
         self.url = url.set(host="127.0.0.1", port=self.port).render_as_string(hide_password=False)
         self.counts: Counter[str] = Counter()
+        self.kinds: Counter[str] = Counter()  # reservation statements, by ``kind``
         self.connections = 0
         self._lock = threading.Lock()
         self._closed = False
@@ -37,6 +58,10 @@ class CountingProxy:
     def snapshot(self) -> Counter[str]:
         with self._lock:
             return Counter(self.counts)
+
+    def kinds_snapshot(self) -> Counter[str]:
+        with self._lock:
+            return Counter(self.kinds)
 
     def _accept(self) -> None:
         while not self._closed:
@@ -67,8 +92,11 @@ class CountingProxy:
                         if len(buffer) < 4 + length:
                             break
                         if buffer[3] == 0 and length:
+                            statement = kind(buffer[5:4 + length]) if buffer[4] == 0x03 else None
                             with self._lock:
                                 self.counts[NAMES.get(buffer[4], f"cmd_{buffer[4]:#x}")] += 1
+                                if statement:
+                                    self.kinds[statement] += 1
                         buffer = buffer[4 + length:]
         except OSError:
             pass

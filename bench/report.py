@@ -52,6 +52,8 @@ def _get(data: dict, *path: str) -> Any:
 # figure, unit, path in each backend's results, target text, check(value) -> bool (or one per backend),
 # backends the target applies to
 ROWS: list[tuple[str, str, tuple[str, ...], str, Any, tuple[str, ...]]] = [
+    ("first job after start (run -n 2)", "ms", ("startup", "first_job_ms"), "<= 300 ms", lambda v: v <= 300,
+     ("sqlite", "mariadb")),
     ("enqueue one by one", "jobs/s", ("enqueue", "one_by_one", "jobs_per_s"), "", None, ()),
     ("enqueue_many (chunks of 1,000)", "jobs/s", ("enqueue", "enqueue_many", "jobs_per_s"), ">= 20,000 (MariaDB)",
      lambda v: v >= 20_000, ("mariadb",)),
@@ -61,6 +63,11 @@ ROWS: list[tuple[str, str, tuple[str, ...], str, Any, tuple[str, ...]]] = [
     ("drain -n 2", "jobs/s", ("drain", "n2", "jobs_per_s"), ">= 5,000", lambda v: v >= 5_000, ("sqlite", "mariadb")),
     ("drain -n 4", "jobs/s", ("drain", "n4", "jobs_per_s"), "", None, ()),
     ("drain -n 8", "jobs/s", ("drain", "n8", "jobs_per_s"), "", None, ()),
+    ("drain -n 4 / -n 2 (interleaved runs)", "%", ("drain", "n4_vs_n2"), ">= 95%", lambda v: v >= 0.95,
+     ("sqlite", "mariadb")),
+    ("drain -n 4 / -n 2, after the first job", "%", ("drain", "n4_vs_n2_after_first"), "", None, ()),
+    ("one-step fallbacks per 100 candidate reads, -n 4", "/100", ("contention", "n4", "fallbacks_per_100"), "", None,
+     ()),
     ("raw ceiling (2 procs, batches of 50)", "jobs/s", ("ceiling", "jobs_per_s"), "", None, ()),
     ("drain -n 2 / ceiling", "%", ("drain_vs_ceiling",), ">= 60% (MariaDB)", lambda v: v >= 0.6, ("mariadb",)),
     ("pickup latency median", "ms", ("pickup", "median_ms"), "<= 50 ms; PostgreSQL (LISTEN) <= 5 ms",
@@ -107,7 +114,7 @@ def _fmt(value: Any, unit: str) -> str:
         return f"{value * 100:.0f}%"
     if unit in ("ratio",):
         return f"{value:.2f}"
-    if unit in ("ms", "q/s", "MiB", "/s", "/job"):
+    if unit in ("ms", "q/s", "MiB", "/s", "/job", "/100"):
         return f"{value:,.1f}"
     return f"{value:,.0f}"
 

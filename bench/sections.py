@@ -186,13 +186,22 @@ def _drain_once(backend: Backend, plan: Plan, folder: Path, label: str, n: int, 
 
 
 def section_drain(backend: Backend, plan: Plan, folder: Path) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k in plan.drain_workers:
-        runs = [_drain_once(backend, plan, folder, f"drain-n{k}-{r}", plan.drain_jobs, plan.drain_cap,
-                            lambda: [start_daemon(backend.url, k)], rss_of_workers=True,
-                            count_statements=(k == 2))
-                for r in range(plan.runs)]
-        out[f"n{k}"] = {"jobs_per_s": median([r["jobs_per_s"] for r in runs]), "runs": runs}
+    """The worker counts' runs interleaved (-n 1, 2, 4, 8, then again), so that the host's load at
+    any moment weighs on each count alike; their medians, and -n 4's against -n 2's."""
+    runs: dict[int, list[dict[str, Any]]] = {k: [] for k in plan.drain_workers}
+    for r in range(plan.runs):
+        for k in plan.drain_workers:
+            runs[k].append(_drain_once(backend, plan, folder, f"drain-n{k}-{r}", plan.drain_jobs, plan.drain_cap,
+                                       lambda: [start_daemon(backend.url, k)], rss_of_workers=True,
+                                       count_statements=(k == 2)))
+    out: dict[str, Any] = {f"n{k}": {"jobs_per_s": median([r["jobs_per_s"] for r in rs]), "runs": rs}
+                           for k, rs in runs.items()}
+    for k, rs in runs.items():  # without the start-up, which takes longer with more workers
+        out[f"n{k}"]["jobs_per_s_after_first"] = median([r.get("jobs_per_s_after_first") for r in rs])
+    if "n2" in out and "n4" in out:
+        out["n4_vs_n2"] = round(out["n4"]["jobs_per_s"] / out["n2"]["jobs_per_s"], 3)
+        after_first = (out["n4"]["jobs_per_s_after_first"], out["n2"]["jobs_per_s_after_first"])
+        out["n4_vs_n2_after_first"] = round(after_first[0] / after_first[1], 3) if all(after_first) else None
     if backend.name == "mariadb":
         out["round_trips"] = round_trips_per_job(backend, folder)
     return out

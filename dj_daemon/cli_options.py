@@ -16,6 +16,8 @@ from typing import Any, Callable
 import click
 from click.core import ParameterSource
 
+from .config import workers_count
+
 Decorator = Callable[[Any], Any]
 
 
@@ -23,6 +25,23 @@ def _queue_list(ctx: click.Context, param: click.Parameter, values: tuple[str, .
     """``--queues a,b --queue c`` -> ("a", "b", "c"); None when not given (the config's queues stand)."""
     names = tuple(name.strip() for value in values for name in value.split(",") if name.strip())
     return names or None
+
+
+class WorkerCount(click.ParamType):
+    """``-n``: a number of workers, at least 1, or ``auto`` (``config.workers_count``)."""
+
+    name = "N|auto"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        try:
+            count = workers_count(str(value))
+        except ValueError:
+            count = 0
+        if count < 1:
+            self.fail(f"{value!r} is not a number of workers (1 or more) or auto", param, ctx)
+        return count
 
 
 def _refuse(message: str) -> Callable[[click.Context, click.Parameter, Any], None]:
@@ -51,7 +70,7 @@ REFUSED: dict[str, tuple[tuple[str, ...], bool, str]] = {
 
 OPTIONS: dict[str, Decorator] = {
     "workers": click.option("-n", "--workers", "--number_of_workers", "workers",
-                            type=click.IntRange(min=1), help="Worker processes."),
+                            type=WorkerCount(), help="Worker processes; auto: one per CPU this host lets us use."),
     "pools": click.option("--pool", "pools", multiple=True,
                           help="A worker pool 'queues:count', e.g. 'zenodo:1' or '*:2'; repeatable."),
     "queues": click.option("--queues", "--queue", "queues", multiple=True, callback=_queue_list,

@@ -41,6 +41,21 @@ def _bool(text: str) -> bool:
     raise ValueError(f"not a boolean: {text!r}")
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on: its affinity mask, which taskset or a container's cpuset
+    narrow below the host's count."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # no affinity mask on this platform
+        return os.cpu_count() or 1
+
+
+def workers_count(text: str) -> int:
+    """A number of workers, or ``auto``: one per usable CPU, the count that drains a queue of
+    short jobs fastest on the hosts measured (docs/performance.md, "-n auto")."""
+    return usable_cpus() if text.strip().lower() == "auto" else int(text)
+
+
 def _optional_int(text: str) -> int | None:
     return int(text) if text.strip() else None
 
@@ -141,7 +156,7 @@ SETTINGS: dict[str, Setting] = {
     "batch_size": Setting("worker", int, "DJ_BATCH_SIZE", Bounds(1, MAX_BATCH)),
     "max_jobs": Setting("worker", int, "DJ_MAX_JOBS", Bounds(0)),
     "max_rss": Setting("worker", int, "DJ_MAX_RSS", Bounds(0)),
-    "workers": Setting("daemon", int, "DJ_WORKERS", Bounds(1, MAX_WORKERS)),
+    "workers": Setting("daemon", workers_count, "DJ_WORKERS", Bounds(1, MAX_WORKERS), form="a number, or auto"),
     "pools": Setting("daemon", _list, "DJ_POOLS"),
     "graceful_timeout": Setting("daemon", float, "DJ_GRACEFUL_TIMEOUT", Bounds(0.0, DECADE)),
     "cancel_grace": Setting("daemon", float, "DJ_CANCEL_GRACE", Bounds(0.0, DECADE)),

@@ -12,9 +12,6 @@ import time
 from pathlib import Path
 from typing import Callable
 
-import daemon
-from daemon.pidfile import TimeoutPIDLockFile
-
 from .errors import DJError
 from .processes import alive
 
@@ -74,6 +71,11 @@ def _prepare_paths(pidfile: str, log_file: str) -> None:
 
 def _become_daemon(pidfile: str, log_file: str, run: Callable[[], int]) -> None:
     """In the forked child: detach (python-daemon forks again), hold the pidfile, run."""
+    # python-daemon and lockfile are imported here, in the one process that detaches: every
+    # ``delayed_job`` command imports this module, and ``run`` (systemd's) would pay for them at start
+    import daemon
+    from daemon.pidfile import TimeoutPIDLockFile
+
     code = 1
     try:
         errors = open(log_file, "a", encoding="utf-8") if log_file else None

@@ -53,6 +53,7 @@ from .worker import Worker
 log = logging.getLogger("dj_daemon.supervisor")
 HANDLED = ("TERM", "INT", "QUIT", "HUP", "USR2", "CHLD")
 STATUS_EVERY = 5.0      # seconds between queue readings (STATUS=, metrics): each reads a bounded few rows
+FIRST_BEAT = 1.0        # seconds from start to the first heartbeat round, at most
 
 
 class Supervisor:
@@ -74,7 +75,11 @@ class Supervisor:
         self.ready_sent = False
         self.jobs_done = 0
         self.respawns = Respawns(self.pools)
-        self.next_beat = self.next_watchdog = self.next_poll = 0.0
+        self.next_watchdog = self.next_poll = 0.0
+        # the first heartbeat waits: each worker writes its own row as it starts (``Worker.register``),
+        # and the round's first statements (compiled anew, the pruning) would take a core from the
+        # workers on their way to their first job
+        self.next_beat = time.monotonic() + min(FIRST_BEAT, config.heartbeat_interval)
         # the first queue reading waits too, for the workers to start on a backlog first
         self.next_status = time.monotonic() + STATUS_EVERY
         self.signals: list[int] = []

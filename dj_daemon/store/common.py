@@ -286,9 +286,13 @@ def reserve_locking(conn: Connection, worker: str, filters: Filters, now: dateti
 
 
 @functools.lru_cache(maxsize=64)
-def ready_ids(filters: Filters, due: Bound) -> Select:
-    """The best ready ids, read without locking anything."""
-    return select(dj.c.id).where(ready(filters, due)).order_by(*ORDER).limit(bindparam("limit", type_=Integer))
+def ready_ids(filters: Filters, due: Bound, skipped: int = 0) -> Select:
+    """The best ready ids, read without locking anything, but for ``skipped`` ids bound as
+    ``:x0``... (candidates just found taken by other workers: see ``reserve_by_id``)."""
+    query = select(dj.c.id).where(ready(filters, due))
+    if skipped:
+        query = query.where(dj.c.id.not_in([bindparam(f"x{i}", type_=dj.c.id.type) for i in range(skipped)]))
+    return query.order_by(*ORDER).limit(bindparam("limit", type_=Integer))
 
 
 @functools.lru_cache(maxsize=256)
@@ -298,10 +302,13 @@ def lock_ready_of(filters: Filters, count: int) -> Select:
     return select(*RESERVED).where(for_ids(count), ready(filters)).with_for_update(skip_locked=True)
 
 
-#: Candidates read per job wanted. More spare collisions between workers (at -n 4 on two cores,
-#: 4 cut the fallbacks to the one-step read from 40% to 5% of reservations) but cost every
+#: Candidates read per job wanted. More spare collisions between workers but cost every
 #: reservation their parsing: 2 was best at -n 2 (12,000-12,400 jobs/s against 11,600 with 4).
 CANDIDATES = 2
+#: Reads past candidates all found taken before the one-step locking read decides: at -n 4 on two
+#: cores, 41 reservations in 100 found every candidate taken and fell back to the one-step read
+#: (4-5 ms under purge lag), as four workers read the same best ids (docs/performance.md).
+FURTHER = 2
 
 
 def reserve_by_id(conn: Connection, worker: str, filters: Filters, now: datetime, limit: int,
@@ -316,24 +323,38 @@ def reserve_by_id(conn: Connection, worker: str, filters: Filters, now: datetime
     ``CANDIDATES`` times ``limit`` ids are read, and locked a slice at a time, so
     that a worker that finds the best ones just taken by another takes the next
     ones; the ready predicate is checked again under the lock, so nothing taken
-    or changed meanwhile is reserved. If every candidate was taken, the one-step
-    locking read decides.
+    or changed meanwhile is reserved. If every candidate was taken (other workers
+    read the same best ids), the next best are read, leaving out exactly those
+    found taken: no job is passed over that nobody holds, and priority order
+    stands. Only after ``FURTHER`` such reads does the one-step locking read decide.
     """
     values = params(filters, now)
-    candidates = conn.execute(ready_ids(filters, due.clause(conn)), {**values, "limit": CANDIDATES * limit}).scalars().all()
-    if not candidates:
-        return []
+    taken: list[int] = []
+    for _ in range(FURTHER + 1):
+        query = ready_ids(filters, due.clause(conn), len(taken))
+        skipped = {f"x{i}": job_id for i, job_id in enumerate(taken)}
+        candidates = conn.execute(query, {**values, **skipped, "limit": CANDIDATES * limit}).scalars().all()
+        if not candidates:
+            return []  # nothing ready, or nothing but what others hold
+        rows = _lock_candidates(conn, filters, candidates, limit, values)
+        if rows:
+            return _stamped(conn, cut_batch(rows), worker, now)
+        taken += candidates
+    return reserve_locking(conn, worker, filters, now, limit, skip_locked=True, due=due)
+
+
+def _lock_candidates(conn: Connection, filters: Filters, candidates: Sequence[int], limit: int,
+                     values: dict[str, Any]) -> list[Any]:
+    """Lock up to ``limit`` of ``candidates`` still ready, a slice at a time, in their order."""
     rows: list[Any] = []
     start = 0
     while len(rows) < limit and start < len(candidates):
         part = candidates[start:start + limit - len(rows)]
         start += len(part)
         rows += conn.execute(lock_ready_of(filters, len(part)), by_ids(part, **values)).all()
-    if not rows:
-        return reserve_locking(conn, worker, filters, now, limit, skip_locked=True, due=due)
     place = {job_id: index for index, job_id in enumerate(candidates)}
     rows.sort(key=lambda row: place[row.id])  # the server's ORDER: no stored value compared in Python
-    return _stamped(conn, cut_batch(rows), worker, now)
+    return rows
 
 
 def _stamped(conn: Connection, rows: Sequence[Any], worker: str, now: datetime) -> list[Job]:

@@ -69,8 +69,8 @@ def test_status_of_a_dead_daemon_and_restart(store, subprocess_env, paths) -> No
 
 
 @pytest.mark.parametrize("args, fragment", [
-    (["run", "-n", "0"], "0 is not in the range x>=1"),
-    (["run", "-n", "abc"], "'abc' is not a valid integer"),
+    (["run", "-n", "0"], "'0' is not a number of workers (1 or more) or auto"),
+    (["run", "-n", "abc"], "'abc' is not a number of workers (1 or more) or auto"),
     (["run", "--pool", "a:x"], "worker count 'x' is not a number"),
     (["start", "--pidfile", "/proc/nope/dj.pid"], "cannot create /proc/nope"),
     (["reload", "--pidfile", "/nonexistent/dj.pid"], "not running"),

@@ -7,7 +7,7 @@ exactly the best rows nobody else holds, in priority order.
 """
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
 
 import pytest
 from sqlalchemy import event, select, update
@@ -19,6 +19,7 @@ from dj_daemon.store import Filters, Store, common
 from .test_contract import new
 
 pytestmark = pytest.mark.parametrize("db_url", ["mysql"], indirect=True)
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -62,10 +63,53 @@ def test_candidates_held_by_another_are_skipped_for_the_next_best(store: Store, 
     assert [job.id for job in got] == [by_priority[1], by_priority[4], by_priority[5]]
 
 
-def test_every_candidate_held_falls_back_to_the_locking_read(store: Store, other: Connection) -> None:
-    ids = insert(store, [new(token=str(i)) for i in range(5)])
-    hold(other, ids[:4])  # all of the 2 x limit candidates
-    assert [job.id for job in store.reserve("w", Filters(), limit=2).jobs] == [ids[4]]
+def sent_by(store: Store, action: Callable[[], T]) -> tuple[T, list[str]]:
+    """``action()``'s result, and the statements it sent."""
+    statements: list[str] = []
+
+    @event.listens_for(store.engine, "before_cursor_execute")
+    def seen(conn, cursor, statement, parameters, context, executemany) -> None:
+        statements.append(statement)
+
+    try:
+        return action(), statements
+    finally:
+        event.remove(store.engine, "before_cursor_execute", seen)
+
+
+def one_step_reads(statements: list[str]) -> list[str]:
+    """The one-step locking reads (``common.reserve_locking``) among ``statements``."""
+    return [s for s in statements if s.startswith("SELECT") and "FOR UPDATE" in s and "ORDER BY" in s]
+
+
+def test_every_candidate_held_reads_the_next_best_leaving_those_out(store: Store, other: Connection) -> None:
+    """As -n 4 did in 41 reservations of 100: every candidate read was taken by the workers that
+    read them first. The next best are read instead of the one-step locking read."""
+    ids = insert(store, [new(priority=p, token=str(i)) for i, p in enumerate([2, 0, 0, 1, 0, 3, 1])])
+    by_priority = [ids[1], ids[2], ids[4], ids[3], ids[6], ids[0], ids[5]]
+    hold(other, by_priority[:4])  # all of the 2 x limit candidates
+    got, statements = sent_by(store, lambda: store.reserve("w", Filters(), limit=2).jobs)
+    assert [job.id for job in got] == by_priority[4:6]
+    assert one_step_reads(statements) == []
+
+
+def test_candidates_held_through_every_further_read_fall_back_to_the_locking_read(
+        store: Store, other: Connection) -> None:
+    held = (common.FURTHER + 1) * common.CANDIDATES  # every candidate of every read, at limit 1
+    ids = insert(store, [new(token=str(i)) for i in range(held + 1)])
+    hold(other, ids[:held])
+    got, statements = sent_by(store, lambda: store.reserve("w", Filters(), limit=1).jobs)
+    assert [job.id for job in got] == [ids[held]]
+    assert len(one_step_reads(statements)) == 1
+
+
+def test_nothing_but_held_jobs_ready_reserves_nothing(store: Store, other: Connection) -> None:
+    ids = insert(store, [new(token=str(i)) for i in range(3)])
+    hold(other, ids)
+    got, statements = sent_by(store, lambda: store.reserve("w", Filters(), limit=1).jobs)
+    assert got == [] and one_step_reads(statements) == []
+    with store.engine.connect() as conn:
+        assert conn.execute(select(dj.c.id).where(dj.c.locked_by.is_not(None))).first() is None
 
 
 def test_a_candidate_taken_between_the_two_steps_is_not_reserved(store: Store) -> None:
@@ -106,16 +150,8 @@ def test_the_locking_step_holds_only_the_rows_it_returns(store: Store, other: Co
 
 
 def test_nothing_ready_is_one_plain_read(store: Store) -> None:
-    statements: list[str] = []
     store.reserve("w", Filters())  # the first one also lists the stored priorities (``ListedPriorities``)
-
-    @event.listens_for(store.engine, "before_cursor_execute")
-    def seen(conn, cursor, statement, parameters, context, executemany) -> None:
-        statements.append(statement)
-
-    try:
-        assert store.reserve("w", Filters(), limit=5).jobs == []
-    finally:
-        event.remove(store.engine, "before_cursor_execute", seen)
+    got, statements = sent_by(store, lambda: store.reserve("w", Filters(), limit=5).jobs)
+    assert got == []
     selects = [s for s in statements if s.lstrip().startswith("SELECT")]
     assert len(selects) == 1 and "FOR UPDATE" not in selects[0]
