@@ -79,7 +79,7 @@ def sent_by(store: Store, action: Callable[[], T]) -> tuple[T, list[str]]:
 
 def one_step_reads(statements: list[str]) -> list[str]:
     """The one-step locking reads (``common.reserve_locking``) among ``statements``."""
-    return [s for s in statements if s.startswith("SELECT") and "FOR UPDATE" in s and "ORDER BY" in s]
+    return [s for s in statements if s.startswith("SELECT") and "FOR UPDATE" in s and "ORDER BY delayed_jobs.priority" in s]
 
 
 def test_every_candidate_held_reads_the_next_best_leaving_those_out(store: Store, other: Connection) -> None:
