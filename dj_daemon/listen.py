@@ -19,7 +19,8 @@ from .store.driver import keep_unclosed
 
 log = logging.getLogger("dj_daemon.listen")
 #: Seconds between safety polls while listening: jobs that no insert announced (a retry
-#: rescheduled, a lock freed by another host) wait at most this long. 0.1 queries/s idle.
+#: rescheduled, a lock freed by another host) wait at most this long. 0.1 queries/s idle, and
+#: as many queue readings (``reading_every``).
 SAFETY_POLL = 10.0
 #: Seconds between attempts to listen again after a failure.
 RETRY = 5.0
@@ -58,6 +59,12 @@ class Ear:
     def poll_interval(self, configured: float) -> float:
         """How long the supervisor's idle poll waits: long while listening, as configured otherwise."""
         return max(configured, SAFETY_POLL) if self.listener is not None else configured
+
+    def reading_every(self, configured: float, idle: bool) -> float:
+        """Seconds between queue readings (STATUS=, the metrics): while listening with every worker
+        idle, the safety poll's, as only what no insert announces can have made a job due
+        meanwhile; ``configured`` otherwise. An idle daemon polls twice per ``SAFETY_POLL``."""
+        return self.poll_interval(configured) if idle else configured
 
     def heard(self) -> list[float]:
         """The due times (Unix seconds) of the jobs announced since the last call."""

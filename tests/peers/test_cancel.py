@@ -117,3 +117,29 @@ def test_the_supervisor_signals_once_then_kills_after_the_grace_and_redoes_moved
     assert canceller.actions(requests, busy, grace=5, now=103.0) == ([], [3, 4])
     assert canceller.actions(requests, busy, grace=5, now=105.0) == ([("h:10", signal.SIGKILL, 1)], [3, 4])
     assert canceller.actions([], busy, grace=5, now=106.0) == ([], []) and canceller.signalled == {}
+
+
+def test_the_supervisor_reads_no_request_while_its_workers_stay_idle() -> None:
+    """``Canceller.turn``: a request names the worker holding the job, so after a read that found
+    none, no read while every worker stays idle with nothing done (an idle daemon sends none);
+    one again once a worker is busy, has finished a job, is replaced, or the last read found a
+    request."""
+    from dj_daemon.cancel import Canceller
+    from dj_daemon.reports import Slot
+
+    canceller, reads, answer = Canceller(), [], []
+
+    def turn(*slots: Slot) -> int:
+        canceller.next_read = 0.0  # READ_EVERY has passed
+        canceller.turn(lambda: reads.append(1) or list(answer), lambda job_id: None, slots, lambda *a: None, 5)
+        return len(reads)
+
+    idle = Slot(10, "h:10", 0, 0, 0.0)
+    assert turn(idle) == 1 and turn(idle) == 1 and turn(idle) == 1
+    busy = Slot(10, "h:10", 0, 0, 0.0, job=7)
+    assert turn(busy) == 2 and turn(busy) == 3
+    done = Slot(10, "h:10", 0, 0, 0.0, done=1)
+    assert turn(done) == 4 and turn(done) == 4
+    assert turn(done, Slot(11, "h:11", 0, 0, 0.0)) == 5  # a new worker
+    answer.append((7, "h:12", None))
+    assert turn(done) == 6 and turn(done) == 7  # a request stands: read every time
