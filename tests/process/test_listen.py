@@ -78,6 +78,38 @@ def test_an_idle_daemon_only_polls_slowly(config, store, start_daemon, tmp_path:
     assert all(gap > SAFETY_POLL * 0.9 for gap in gaps), gaps
 
 
+#: Seconds within which a PostgreSQL backend reports its transactions to ``pg_stat_database``
+#: (at its next transaction a second on, or after 10 s idle), and the window counted.
+STATS_LAG, WINDOW = 11.0, 3 * SAFETY_POLL
+
+
+def test_an_idle_daemon_sends_two_statements_per_safety_poll(config, start_daemon) -> None:
+    """Counted by the server (``pg_stat_database``, each idle duty one statement in a transaction
+    of its own): heartbeats off, an idle daemon that listens sends its safety poll and its queue
+    reading once per ``SAFETY_POLL`` each, and no read of the cancel requests while no worker
+    has had a job: 0.2 statements/s. The count reaches back up to ``STATS_LAG`` before the
+    window, hence one more period's worth allowed."""
+    quiet = {**ELSEWHERE, "DJ_POLL_INTERVAL": "0.5", "DJ_HEARTBEAT_INTERVAL": "3600", "DJ_HEARTBEAT_TIMEOUT": "7200"}
+    start_daemon("-n", "2", env=quiet).wait_ready()
+    wait_for(lambda: f"LISTEN {CHANNEL}" in _listening(config.url), what="the supervisor listening")
+    time.sleep(STATS_LAG)  # the start-up's transactions reported first
+    first = _transactions(config.url)
+    time.sleep(WINDOW)
+    sent = _transactions(config.url) - first
+    assert sent <= 2 * (WINDOW + STATS_LAG) / SAFETY_POLL + 1, sent  # 9; every 0.5 s, 1 s or 5 s: 30 or more
+
+
+def _transactions(url: str) -> int:
+    """Commits and rollbacks in the test's database so far, read from another database."""
+    engine = _admin(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(text("SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = :db"),
+                                    {"db": make_url(url).database}).scalar())
+    finally:
+        engine.dispose()
+
+
 def _seconds(n: float):
     from datetime import timedelta
 
