@@ -83,7 +83,7 @@ def test_an_idle_daemon_only_polls_slowly(config, store, start_daemon, tmp_path:
 STATS_LAG, WINDOW = 11.0, 3 * SAFETY_POLL
 
 
-def test_an_idle_daemon_sends_two_statements_per_safety_poll(config, start_daemon) -> None:
+def test_an_idle_daemon_sends_two_statements_per_safety_poll(config, store, start_daemon) -> None:
     """Counted by the server (``pg_stat_database``, each idle duty one statement in a transaction
     of its own): heartbeats off, an idle daemon that listens sends its safety poll and its queue
     reading once per ``SAFETY_POLL`` each, and no read of the cancel requests while no worker
