@@ -83,10 +83,10 @@ class CountingProxy:
                 data = source.recv(65536)
                 if not data:
                     break
-                sink.sendall(data)
-                if count:
+                if count:  # before forwarding: counted by the time the answer can come back
                     buffer += data
                     buffer, started = self._count(buffer, started)
+                sink.sendall(data)
         except OSError:
             pass
         finally:
