@@ -104,8 +104,8 @@ def _transactions(url: str) -> int:
     engine = _admin(url)
     try:
         with engine.connect() as conn:
-            return int(conn.execute(text("SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = :db"),
-                                    {"db": make_url(url).database}).scalar())
+            return int(conn.execute(text("SELECT xact_commit + xact_rollback FROM pg_stat_database "
+                                         "WHERE datname = :db"), {"db": make_url(url).database}).scalar())
     finally:
         engine.dispose()
 
