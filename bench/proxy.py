@@ -1,12 +1,17 @@
-"""A counting TCP proxy in front of MariaDB: the daemon's own round trips, whatever else the server serves.
+"""A counting TCP proxy in front of MariaDB or PostgreSQL: the daemon's own round trips, whatever else
+the server serves.
 
-The server's global counters (``SHOW GLOBAL STATUS``) count every client;
-on a shared server that drowns an idle daemon's few queries. Every MySQL
-command a client sends starts a packet with sequence id 0 whose first
-payload byte is the command (0x03 COM_QUERY, 0x0e COM_PING, 0x01 COM_QUIT);
-the proxy counts those, per command, in the client-to-server direction, and
-sorts the reservation's statements (``kind``): the plain read of candidate ids,
-the locking read by id, the one-step locking read it falls back to, the stamp.
+The server's global counters (``SHOW GLOBAL STATUS``, ``pg_stat_database``) count every client
+or every transaction; on a shared server that drowns an idle daemon's few queries. Every MySQL
+command a client sends starts a packet with sequence id 0 whose first payload byte is the
+command (0x03 COM_QUERY, 0x0e COM_PING, 0x01 COM_QUIT). Every PostgreSQL message after the
+start-up is a type byte and a length: ``Q`` a simple query (psycopg's BEGIN and COMMIT), ``E``
+a statement executed, ``S`` the sync that ends one and waits for the answer. The proxy counts
+those, per command, in the client-to-server direction: statements are ``query + execute``,
+round trips ``query + sync`` (``statements``, ``round_trips``). On MariaDB it also sorts the
+reservation's statements (``kind``): the plain read of candidate ids, the locking read by id,
+the one-step locking read it falls back to, the stamp. Its PostgreSQL URL asks for no
+TLS (``sslmode=disable``), which the proxy could not read.
 """
 from __future__ import annotations
 
@@ -18,8 +23,8 @@ from sqlalchemy.engine import make_url
 
 #: (words the statement starts with, words it holds, words it lacks) -> its kind, first match wins
 KINDS = (
-    ("SELECT delayed_jobs.id \nFROM delayed_jobs", "ORDER BY", "FOR UPDATE", "candidates"),
-    ("SELECT delayed_jobs.id,", "FOR UPDATE", "ORDER BY", "lock_by_id"),
+    ("SELECT delayed_jobs.id \nFROM delayed_jobs", "ORDER BY delayed_jobs.priority", "FOR UPDATE", "candidates"),
+    ("SELECT delayed_jobs.id,", "FOR UPDATE", "ORDER BY delayed_jobs.priority", "lock_by_id"),
     ("SELECT delayed_jobs.id,", "FOR UPDATE", "", "lock_one_step"),
     ("UPDATE delayed_jobs SET locked_at", "", "", "stamp"),
 )
@@ -36,18 +41,36 @@ def kind(statement: bytes) -> str | None:
 
 NAMES = {0x03: "query", 0x0E: "ping", 0x01: "quit", 0x02: "init_db", 0x11: "change_user",
          0x16: "stmt_prepare", 0x17: "stmt_execute"}
+PG_NAMES = {b"Q": "query", b"E": "execute", b"S": "sync", b"P": "parse", b"B": "bind", b"D": "describe",
+            b"X": "terminate", b"p": "password", b"C": "close", b"H": "flush"}
+
+
+def statements(counts: Counter[str]) -> int:
+    """Statements sent (PostgreSQL: simple queries and executions; MySQL: COM_QUERY and COM_STMT_EXECUTE)."""
+    return counts["query"] + counts["execute"] + counts["stmt_execute"]
+
+
+def round_trips(counts: Counter[str]) -> int:
+    """Requests that wait for an answer (PostgreSQL: a simple query or a sync; MySQL: every command)."""
+    if "sync" in counts or "terminate" in counts or "parse" in counts or "bind" in counts:
+        return counts["query"] + counts["sync"]
+    return sum(counts.values())
 
 
 class CountingProxy:
     def __init__(self, upstream_url: str) -> None:
         url = make_url(upstream_url)
-        self.upstream = (url.host or "127.0.0.1", url.port or 3306)
+        self.postgresql = url.get_backend_name() == "postgresql"
+        self.upstream = (url.host or "127.0.0.1", url.port or (5432 if self.postgresql else 3306))
         self.listener = socket.socket()
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.listener.bind(("127.0.0.1", 0))
         self.listener.listen(64)
         self.port = self.listener.getsockname()[1]
-        self.url = url.set(host="127.0.0.1", port=self.port).render_as_string(hide_password=False)
+        url = url.set(host="127.0.0.1", port=self.port)
+        if self.postgresql:
+            url = url.update_query_dict({"sslmode": "disable", "gssencmode": "disable"})
+        self.url = url.render_as_string(hide_password=False)
         self.counts: Counter[str] = Counter()
         self.kinds: Counter[str] = Counter()  # reservation statements, by ``kind``
         self.connections = 0
@@ -79,25 +102,16 @@ class CountingProxy:
 
     def _pump(self, source: socket.socket, sink: socket.socket, count: bool) -> None:
         buffer = b""
+        started = not self.postgresql  # PostgreSQL's start-up message has no type byte
         try:
             while True:
                 data = source.recv(65536)
                 if not data:
                     break
-                sink.sendall(data)
-                if count:
+                if count:  # before forwarding: counted by the time the answer can come back
                     buffer += data
-                    while len(buffer) >= 4:
-                        length = int.from_bytes(buffer[:3], "little")
-                        if len(buffer) < 4 + length:
-                            break
-                        if buffer[3] == 0 and length:
-                            statement = kind(buffer[5:4 + length]) if buffer[4] == 0x03 else None
-                            with self._lock:
-                                self.counts[NAMES.get(buffer[4], f"cmd_{buffer[4]:#x}")] += 1
-                                if statement:
-                                    self.kinds[statement] += 1
-                        buffer = buffer[4 + length:]
+                    buffer, started = self._count(buffer, started)
+                sink.sendall(data)
         except OSError:
             pass
         finally:
@@ -107,6 +121,37 @@ class CountingProxy:
                 except OSError:
                     pass
                 s.close()
+
+    def _count(self, buffer: bytes, started: bool) -> tuple[bytes, bool]:
+        """Count the whole messages in ``buffer``; the rest, and whether the start-up is past."""
+        while True:
+            if not started:  # length, then protocol version (or an SSL/GSS request code)
+                if len(buffer) < 8:
+                    return buffer, started
+                length = int.from_bytes(buffer[:4], "big")
+                if len(buffer) < length:
+                    return buffer, started
+                started = int.from_bytes(buffer[4:8], "big") == 196608  # 3.0: the start-up itself
+                buffer = buffer[length:]
+            elif self.postgresql:
+                if len(buffer) < 5 or len(buffer) < 1 + int.from_bytes(buffer[1:5], "big"):
+                    return buffer, started
+                with self._lock:
+                    self.counts[PG_NAMES.get(buffer[:1], f"msg_{buffer[:1].decode(errors='replace')}")] += 1
+                buffer = buffer[1 + int.from_bytes(buffer[1:5], "big"):]
+            else:
+                if len(buffer) < 4:
+                    return buffer, started
+                length = int.from_bytes(buffer[:3], "little")
+                if len(buffer) < 4 + length:
+                    return buffer, started
+                if buffer[3] == 0 and length:
+                    statement = kind(buffer[5:4 + length]) if buffer[4] == 0x03 else None
+                    with self._lock:
+                        self.counts[NAMES.get(buffer[4], f"cmd_{buffer[4]:#x}")] += 1
+                        if statement:
+                            self.kinds[statement] += 1
+                buffer = buffer[4 + length:]
 
     def close(self) -> None:
         self._closed = True

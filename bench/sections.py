@@ -19,7 +19,7 @@ from dj_daemon.store import Filters, open_store
 
 from . import jobs
 from .backends import Backend, PostgreSQL, server_status
-from .proxy import CountingProxy
+from .proxy import CountingProxy, round_trips as proxy_round_trips, statements as proxy_statements
 from .daemon import BenchError, start_ceiling, start_daemon, timed_drain, vm_rss_mib
 
 NOOP = "bench.jobs:noop"
@@ -270,6 +270,11 @@ def section_rss(backend: Backend, plan: Plan, folder: Path) -> dict[str, Any]:
 #: PostgreSQL's idle window, at least, and the wait before it: its statistics arrive up to 10 s late
 #: (``PostgreSQL.transactions``).
 PG_IDLE_SECONDS, PG_SETTLE_SECONDS = 20.0, 11.0
+#: PostgreSQL's idle polling window: three of the safety poll's periods (``listen.SAFETY_POLL``).
+PG_POLLING_SECONDS = 30.0
+#: Heartbeats off: what an idle daemon then sends is its polling (the safety poll, the queue
+#: reading, the cancel requests' reads).
+NO_HEARTBEATS = {"DJ_HEARTBEAT_INTERVAL": "3600", "DJ_HEARTBEAT_TIMEOUT": "7200"}
 
 
 def _wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
@@ -292,11 +297,45 @@ def _rate(conn: Any, seconds: float) -> dict[str, float]:
     return {k: round(v / elapsed, 2) for k, v in delta.items()}
 
 
+def _registered(daemon: Any, poller: Any, workers: int = 2) -> Callable[[], bool]:
+    def registered() -> bool:
+        if daemon.proc.poll() is not None:
+            raise BenchError(f"daemon exited:\n{daemon.tail()}")
+        cur = poller.cursor()
+        cur.execute("SELECT COUNT(*) FROM delayed_job_workers")
+        return cur.fetchone()[0] >= workers
+    return registered
+
+
+def idle_polling(backend: PostgreSQL) -> dict[str, Any]:
+    """PostgreSQL: an idle ``-n 2`` daemon listening, its heartbeats off, through the counting
+    proxy: the statements and round trips it sends per second, counted by the proxy as they go
+    (so no wait for the server's statistics), over ``PG_POLLING_SECONDS``."""
+    proxy = CountingProxy(backend.url)
+    daemon = start_daemon(proxy.url, 2, **NO_HEARTBEATS)
+    poller = backend.raw()
+    try:
+        _wait(_registered(daemon, poller), 30, "2 workers registered")
+        time.sleep(2.0)  # listening, both workers waiting
+        before, t0 = proxy.snapshot(), time.perf_counter()
+        time.sleep(PG_POLLING_SECONDS)
+        own, elapsed = proxy.snapshot() - before, time.perf_counter() - t0
+        if daemon.stop():
+            raise BenchError(f"idle daemon did not exit 0:\n{daemon.tail()}")
+    finally:
+        daemon.close()
+        poller.close()
+        proxy.close()
+    return {"idle_polling_statements_per_s": round(proxy_statements(own) / elapsed, 3),
+            "idle_polling_round_trips_per_s": round(proxy_round_trips(own) / elapsed, 3),
+            "idle_polling_messages": dict(own)}
+
+
 def section_pickup(backend: Backend, plan: Plan, folder: Path) -> dict[str, Any]:
     runs = []
     for r in range(plan.runs):
         backend.reset()
-        result: dict[str, Any] = {}
+        result: dict[str, Any] = idle_polling(backend) if isinstance(backend, PostgreSQL) else {}
         counters = backend.raw() if backend.name == "mariadb" else None
         proxy = CountingProxy(backend.url) if counters else None
         if counters:
@@ -304,15 +343,7 @@ def section_pickup(backend: Backend, plan: Plan, folder: Path) -> dict[str, Any]
         daemon = start_daemon(proxy.url if proxy else backend.url, 2)
         try:
             poller = backend.raw()
-
-            def registered() -> bool:
-                if daemon.proc.poll() is not None:
-                    raise BenchError(f"daemon exited:\n{daemon.tail()}")
-                cur = poller.cursor()
-                cur.execute("SELECT COUNT(*) FROM delayed_job_workers")
-                return cur.fetchone()[0] >= 2
-
-            _wait(registered, 30, "2 workers registered")
+            _wait(_registered(daemon, poller), 30, "2 workers registered")
             time.sleep(2.0)  # both workers have polled once and sleep (sleep_delay)
             if counters and proxy:
                 before, t0 = proxy.snapshot(), time.perf_counter()
@@ -383,6 +414,8 @@ def section_pickup(backend: Backend, plan: Plan, folder: Path) -> dict[str, Any]
         out["background_queries_per_s"] = median([r["background_per_s"]["Questions"] for r in runs])
     if isinstance(backend, PostgreSQL):
         out["idle_transactions_per_s"] = median([r["idle_transactions_per_s"] for r in runs])
+        out["idle_polling_statements_per_s"] = median([r["idle_polling_statements_per_s"] for r in runs])
+        out["idle_polling_round_trips_per_s"] = median([r["idle_polling_round_trips_per_s"] for r in runs])
         out["enqueue_commit_median_ms"] = median([r["enqueue_commit_median_ms"] for r in runs])
     return out
 

@@ -81,25 +81,40 @@ def cancelled() -> bool:
     return job.id is not None and FLAG.requested(job.id)
 
 
+def _idle(slots: list[Slot]) -> object:
+    """While every worker is idle, what they have done (None otherwise). A request names the
+    worker that holds the job: if a read found none, and the workers have been idle since,
+    doing nothing, none can have come, and the next read waits until one works (an idle
+    daemon sends no read)."""
+    if any(slot.job is not None for slot in slots):
+        return None
+    return frozenset((slot.pid, slot.done) for slot in slots)
+
+
 class Canceller:
     """A supervisor's side: which cancelled jobs' workers were signalled, and when."""
 
     def __init__(self) -> None:
         self.signalled: dict[int, float] = {}  # job id -> when its worker got SIGNAL (monotonic)
         self.next_read = 0.0
+        self.quiet: object = None  # the idle workers' jobs done, at a read that found no request
 
     def turn(self, read: Callable[[], object], reconsider: Callable[[int], object], slots: Iterable[Slot],
              send: Callable[[Slot, int], None], grace: float) -> None:
-        """One round, every ``READ_EVERY`` seconds: read this host's requests (``read``: None when
-        the database did not answer), signal or kill the workers running those jobs, and cancel
-        again (``reconsider``) the jobs their worker no longer holds."""
+        """One round, every ``READ_EVERY`` seconds but while nothing can have been asked (``_idle``):
+        read this host's requests (``read``: None when the database did not answer), signal or
+        kill the workers running those jobs, and cancel again (``reconsider``) the jobs their
+        worker no longer holds."""
         now = time.monotonic()
-        if now < self.next_read:
+        slots = list(slots)
+        idle = _idle(slots)
+        if now < self.next_read or (idle is not None and idle == self.quiet):
             return
         self.next_read = now + READ_EVERY
         requests = read()
         if not isinstance(requests, list):
             return
+        self.quiet = idle if not requests else None
         by_name = {slot.name: slot for slot in slots}
         sends, stale = self.actions(requests, {name: slot.job for name, slot in by_name.items()}, grace, now)
         for name, signum, job_id in sends:

@@ -4,9 +4,12 @@ Where the store can listen (PostgreSQL's LISTEN/NOTIFY, see
 ``store.postgresql``), every enqueue's commit reaches the supervisor, from this
 host or another, and the idle workers are woken at once: the poll is then only
 a safety net, run every ``SAFETY_POLL`` seconds (or ``poll_interval`` if that
-is longer). A lost connection falls back to the ``poll_interval`` poll until a
-new one listens, tried again every ``RETRY`` seconds. Elsewhere (SQLite,
-MariaDB) there is nothing to hear and the poll stays as it was.
+is longer), and while no worker is busy the queue reading for STATUS= follows
+it (``reading_every``): an idle daemon polls twice per ``SAFETY_POLL``, 0.2
+statements/s (docs/performance.md, "Pickup in two round trips"). A lost
+connection falls back to the ``poll_interval`` poll until a new one listens,
+tried again every ``RETRY`` seconds. Elsewhere (SQLite, MariaDB) there is
+nothing to hear and the poll stays as it was.
 """
 from __future__ import annotations
 
@@ -19,7 +22,8 @@ from .store.driver import keep_unclosed
 
 log = logging.getLogger("dj_daemon.listen")
 #: Seconds between safety polls while listening: jobs that no insert announced (a retry
-#: rescheduled, a lock freed by another host) wait at most this long. 0.1 queries/s idle.
+#: rescheduled, a lock freed by another host) wait at most this long. 0.1 queries/s idle, and
+#: as many queue readings (``reading_every``).
 SAFETY_POLL = 10.0
 #: Seconds between attempts to listen again after a failure.
 RETRY = 5.0
@@ -58,6 +62,12 @@ class Ear:
     def poll_interval(self, configured: float) -> float:
         """How long the supervisor's idle poll waits: long while listening, as configured otherwise."""
         return max(configured, SAFETY_POLL) if self.listener is not None else configured
+
+    def reading_every(self, configured: float, idle: bool) -> float:
+        """Seconds between queue readings (STATUS=, the metrics): while listening with every worker
+        idle, the safety poll's, as only what no insert announces can have made a job due
+        meanwhile; ``configured`` otherwise. An idle daemon polls twice per ``SAFETY_POLL``."""
+        return self.poll_interval(configured) if idle else configured
 
     def heard(self) -> list[float]:
         """The due times (Unix seconds) of the jobs announced since the last call."""

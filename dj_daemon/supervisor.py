@@ -81,7 +81,7 @@ class Supervisor:
         # workers on their way to their first job
         self.next_beat = time.monotonic() + min(FIRST_BEAT, config.heartbeat_interval)
         # the first queue reading waits too, for the workers to start on a backlog first
-        self.next_status = time.monotonic() + STATUS_EVERY
+        self.last_status = time.monotonic()
         self.signals: list[int] = []
         self.pid = os.getpid()
         self.canceller = Canceller()
@@ -191,9 +191,9 @@ class Supervisor:
                             lambda job_id: self.upkeep.guarded(lambda store: store.reconsider(job_id)),
                             self.slots.values(), self._signal, self.config.cancel_grace)
         self.upkeep.recur()
-        if now >= self.next_status:
+        if now - self.last_status >= self.ear.reading_every(STATUS_EVERY, idle=not self._busy()):
             self.upkeep.measure_queue()
-            self.next_status = time.monotonic() + STATUS_EVERY
+            self.last_status = time.monotonic()
         self._report()
 
     # -- signals ----------------------------------------------------------------------

@@ -72,7 +72,8 @@ class Database:
         self._dialect = dialect
         self._skip_locked: bool | None = None
         self._poll_conn: Connection | None = None
-        self._cursors = driver.Cursors(engine)
+        self._autocommit: bool = getattr(dialect, "AUTOCOMMIT", False)
+        self._cursors = driver.Cursors(engine, autocommit=self._autocommit)
         self._due = dialect.due_scan()  # how the ready queries read due rows only
 
     def _error(self, exc: SQLAlchemyError) -> DatabaseError:
@@ -87,6 +88,12 @@ class Database:
 
     def _on_connection(self, work: Callable[[Connection], T]) -> T:
         with self.engine.begin() as conn:
+            return work(conn)
+
+    def _autocommitted(self, work: Callable[[Connection], T]) -> T:
+        """``work`` on a pooled connection in autocommit: each statement its own transaction,
+        with no BEGIN or COMMIT sent."""
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             return work(conn)
 
     def _retrying(self, run: Callable[[Callable[[Any], T]], T], work: Callable[[Any], T]) -> T:
@@ -105,9 +112,12 @@ class Database:
         raise AssertionError("unreachable")
 
     def _read(self, read: Callable[[Connection], T]) -> T:
-        """A reading transaction that a stored value sqlite3 cannot decode does not fail whole."""
+        """A reading transaction that a stored value sqlite3 cannot decode does not fail whole;
+        in autocommit where the dialect asks (``AUTOCOMMIT``)."""
         if self._dialect is sqlite:
             return self.transaction(lambda conn: sqlite.reading_bad_text(conn, lambda: read(conn)))
+        if self._autocommit:
+            return self._retrying(self._autocommitted, read)
         return self.transaction(read)
 
     def _may_retry(self, started: float) -> bool:

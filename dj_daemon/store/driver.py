@@ -107,12 +107,18 @@ class Cursors:
     seventh of a SQLite enqueue, measured), lent to one thread at a time; a thread that finds
     it lent, or a forked child, checks one out of the pool as before. It goes back to the pool
     ``KEEP`` seconds after its checkout, so that the pool's recycling still applies.
+
+    ``autocommit`` (psycopg, which sends BEGIN as a round trip of its own before the first
+    statement, and COMMIT as another): while lent here, a connection is in autocommit, so a
+    single INSERT is one round trip and its own transaction; many rows still go in one, opened
+    by ``PlainInsert.begin``. It leaves in the mode it came in.
     """
 
     KEEP = 10.0
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, autocommit: bool = False) -> None:
         self.engine = engine
+        self.autocommit = autocommit
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self._kept: PoolProxiedConnection | None = None
@@ -125,6 +131,8 @@ class Cursors:
         usable = False
         try:
             raw = self._take()
+            if self.autocommit and not raw.driver_connection.autocommit:
+                raw.driver_connection.autocommit = True  # idle: the pool lends none in a transaction
             cursor = raw.cursor()
             result = work(cursor)
             cursor.close()
@@ -156,13 +164,22 @@ class Cursors:
             self._lock.release()
             raise
 
+    def _checkin(self, raw: PoolProxiedConnection) -> None:
+        """Back to the pool, in the mode the pool's other users expect."""
+        if self.autocommit and raw.dbapi_connection is not None:
+            try:
+                raw.driver_connection.autocommit = False
+            except self.engine.dialect.loaded_dbapi.Error:
+                raw.invalidate()  # a connection that cannot say: never lent again
+        raw.close()
+
     def _give_back(self, raw: PoolProxiedConnection, usable: bool) -> None:
         if raw is not self._kept:
-            raw.close()
+            self._checkin(raw)
             return
         if not usable:
             self._kept = None
-            raw.close()
+            self._checkin(raw)
         self._lock.release()
 
     def close(self) -> None:
@@ -176,7 +193,7 @@ class Cursors:
     def _return_kept(self) -> None:
         kept, self._kept = self._kept, None
         if kept is not None:
-            kept.close()
+            self._checkin(kept)
 
     def forget(self) -> None:
         """In a forked child: let go of the kept connection unclosed, as its socket is the parent's."""

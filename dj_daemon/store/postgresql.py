@@ -12,20 +12,30 @@ starts listening (``Listener``), so tables created before it get it too.
 """
 from __future__ import annotations
 
+import functools
 import math
 import re
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy import Integer, Select, bindparam, func, select, update
+from sqlalchemy.engine import Connection, Dialect, Engine
 
+from ..job import Job
 from ..schema import delayed_jobs
 
 from . import common
+from .common import RESERVED, Bound, Filters
 
 #: One locking read reserves (``common.reserve_locking``); no two-step read measured here.
 LOCK_BY_ID = False
-#: No explicit BEGIN: the driver opens a transaction before the first statement.
-BEGIN = None
+#: psycopg sends BEGIN and COMMIT as round trips of their own. Where one statement is the whole
+#: transaction, the store runs it in autocommit, one round trip where they are three: an
+#: enqueue's INSERT (``driver.Cursors``; many rows go in a transaction opened by ``BEGIN``),
+#: a read (``Store._read``: at READ COMMITTED each statement has its own snapshot in a
+#: transaction too) and the reservation (``reserve_at_once``).
+AUTOCOMMIT = True
+BEGIN = "BEGIN"
 #: Undefined table, unknown database, bad password, bad authorization, no privilege: no wait fixes these
 #: (``Store._error``).
 PERMANENT_STATES = frozenset({"42P01", "3D000", "28P01", "28000", "42501"})
@@ -63,6 +73,38 @@ def supports_skip_locked(engine: Engine) -> bool:
 def bulk_insert(dialect: Dialect) -> None:
     """No statement of its own for many rows: the driver's executemany serves."""
     return None
+
+
+@functools.lru_cache(maxsize=64)
+def reservation(filters: Filters, due: Bound) -> Select:
+    """``common.reserve_locking``'s two statements and ``common.cut_batch`` in one, so that it
+    needs no transaction of its own: the ready rows locked (``FOR UPDATE SKIP LOCKED``), those
+    before the first tracked one stamped ``:worker``'s, and every locked row returned in the
+    reservation's order with ``mine`` saying which were stamped. A tracked row first is
+    stamped by nobody here (``reserve_at_once``)."""
+    locked = common.ready_rows(filters, True, due).cte("locked")
+    numbered = select(locked, func.row_number().over(order_by=(locked.c.priority, locked.c.run_at, locked.c.id))
+                      .label("place")).cte("numbered")
+    cut = (select(func.coalesce(func.min(numbered.c.place), bindparam("limit", type_=Integer) + 1).label("at"))
+           .where(numbered.c.strand.is_not(None)).cte("cut"))
+    stamped = (update(delayed_jobs).where(delayed_jobs.c.id == numbered.c.id, numbered.c.place < cut.c.at)
+               .values(locked_at=bindparam("now"), locked_by=bindparam("worker"), updated_at=bindparam("now"))
+               .returning(delayed_jobs.c.id).cte("stamped"))
+    return (select(*(numbered.c[column.name] for column in RESERVED), stamped.c.id.is_not(None).label("mine"))
+            .select_from(numbered.outerjoin(stamped, stamped.c.id == numbered.c.id)).order_by(numbered.c.place))
+
+
+def reserve_at_once(conn: Connection, worker: str, filters: Filters, now: datetime, limit: int,
+                    due: common.Due) -> list[Job] | None:
+    """Lock up to ``limit`` ready jobs for ``worker`` in one statement, run by ``conn`` in
+    autocommit: one round trip and one commit, where a transaction (``Store.reserve``) costs
+    four (BEGIN, the locking read, the stamp, COMMIT). None when the first ready job is a
+    tracked one: it goes alone, with its state, through ``Store.reserve``'s transaction."""
+    rows = conn.execute(reservation(filters, due.clause(conn)),
+                        common.params(filters, now, limit=limit, worker=worker)).all()
+    if rows and not rows[0].mine:
+        return None
+    return [common.reserved_job(row[:-1], worker, now) for row in rows if row.mine]
 
 
 def due_scan() -> common.Due:

@@ -137,3 +137,29 @@ def test_a_job_running_on_another_host_is_stopped_by_that_hosts_daemon(config, s
     assert jobs.notes(path) == ["started", "stopped"] and state_of(store, job_id)[0] == "cancelled"
     assert "job cancelled id=" in daemons["b"].log() and "job cancelled" not in daemons["a"].log()
     assert rows(store, cr) == 0
+
+
+def test_the_supervisor_reads_no_request_while_its_workers_stay_idle() -> None:
+    """``Canceller.turn``: a request names the worker holding the job, so after a read that found
+    none, no read while every worker stays idle with nothing done (an idle daemon sends none);
+    one again once a worker is busy, has finished a job, is replaced, or the last read found a
+    request."""
+    from dj_daemon.cancel import Canceller
+    from dj_daemon.reports import Slot
+
+    canceller, reads, answer = Canceller(), [], []
+
+    def turn(*slots: Slot) -> int:
+        canceller.next_read = 0.0  # READ_EVERY has passed
+        canceller.turn(lambda: reads.append(1) or list(answer), lambda job_id: None, slots, lambda *a: None, 5)
+        return len(reads)
+
+    idle = Slot(10, "h:10", 0, 0, 0.0)
+    assert turn(idle) == 1 and turn(idle) == 1 and turn(idle) == 1
+    busy = Slot(10, "h:10", 0, 0, 0.0, job=7)
+    assert turn(busy) == 2 and turn(busy) == 3
+    done = Slot(10, "h:10", 0, 0, 0.0, done=1)
+    assert turn(done) == 4 and turn(done) == 4
+    assert turn(done, Slot(11, "h:11", 0, 0, 0.0)) == 5  # a new worker
+    answer.append((7, "h:12", None))
+    assert turn(done) == 6 and turn(done) == 7  # a request stands: read every time

@@ -78,6 +78,42 @@ def test_an_idle_daemon_only_polls_slowly(config, store, start_daemon, tmp_path:
     assert all(gap > SAFETY_POLL * 0.9 for gap in gaps), gaps
 
 
+#: Seconds within which a PostgreSQL backend reports its transactions to ``pg_stat_database``
+#: (at its next transaction a second on, or after 10 s idle), and the window counted.
+STATS_LAG, WINDOW = 11.0, 3 * SAFETY_POLL
+
+
+def test_an_idle_daemon_sends_two_statements_per_safety_poll(config, store, start_daemon) -> None:
+    """Counted by the server: heartbeats off, an idle daemon that listens sends its safety poll
+    and its queue reading once per ``SAFETY_POLL`` each, and no read of the cancel requests
+    while no worker has had a job: 0.2 statements/s. Each of its statements reads or writes the
+    queue's tables, so ``pg_stat_user_tables`` counts them (scans, rows written); the database's
+    transactions would count autovacuum's too. The count reaches back up to ``STATS_LAG``
+    before the window, hence that span's periods allowed, and one more for where they fall."""
+    quiet = {**ELSEWHERE, "DJ_POLL_INTERVAL": "0.5", "DJ_HEARTBEAT_INTERVAL": "3600", "DJ_HEARTBEAT_TIMEOUT": "7200"}
+    start_daemon("-n", "2", env=quiet).wait_ready()
+    wait_for(lambda: f"LISTEN {CHANNEL}" in _listening(config.url), what="the supervisor listening")
+    time.sleep(STATS_LAG)  # the start-up's statements reported first
+    first = _table_work(config.url)
+    time.sleep(WINDOW)
+    sent = _table_work(config.url) - first
+    periods = int((WINDOW + STATS_LAG) // SAFETY_POLL) + 1  # a periodic duty's most in that span
+    assert sent <= 2 * periods, sent  # 10; a read every 0.5 s, 1 s or 5 s: 30 or more
+
+
+def _table_work(url: str) -> int:
+    """Scans and rows written of the test database's own tables so far (the reading itself reads
+    only the catalog)."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(text(
+                "SELECT coalesce(sum(seq_scan + coalesce(idx_scan, 0) + n_tup_ins + n_tup_upd + n_tup_del), 0) "
+                "FROM pg_stat_user_tables")).scalar())
+    finally:
+        engine.dispose()
+
+
 def _seconds(n: float):
     from datetime import timedelta
 
