@@ -191,7 +191,7 @@ class Supervisor:
                             lambda job_id: self.upkeep.guarded(lambda store: store.reconsider(job_id)),
                             self.slots.values(), self._signal, self.config.cancel_grace)
         self.upkeep.recur()
-        if now - self.last_status >= self.ear.reading_every(STATUS_EVERY, idle=not self._busy()):
+        if now - self.last_status >= self.ear.reading_every(STATUS_EVERY, idle=not reports.busy(self.slots.values())):
             self.upkeep.measure_queue()
             self.last_status = time.monotonic()
         self._report()

@@ -135,7 +135,8 @@ def test_a_job_running_on_another_host_is_stopped_by_that_hosts_daemon(config, s
     assert result.returncode == 0 and "is asked to stop" in result.stdout, result.stderr
     wait_for(lambda: store.jobs() == [], timeout=30, what="the cancelled job's row gone")
     assert jobs.notes(path) == ["started", "stopped"] and state_of(store, job_id)[0] == "cancelled"
-    assert "job cancelled id=" in daemons["b"].log() and "job cancelled" not in daemons["a"].log()
+    wait_for(lambda: "job cancelled id=" in daemons["b"].log(), what="host-b's worker logging it")  # after the commit
+    assert "job cancelled" not in daemons["a"].log()
     assert rows(store, cr) == 0
 
 
