@@ -100,6 +100,7 @@ ROWS: list[tuple[str, str, tuple[str, ...], str, Any, tuple[str, ...]]] = [
     # bench/features.py: plain jobs drained with unique keys and concurrency limits in the code, and without
     ("plain drain -n 2, features in / out", "ratio", ("features", "with_over_without"), ">= 0.90",
      lambda v: v >= 0.9, ("sqlite", "mariadb", "postgresql")),
+    ("the same, after the first job", "ratio", ("features", "with_over_without_after_first_job"), "", None, ()),
     ("reserve 10 behind 0 waiting of one key", "ms", ("features", "backlog_reserve_ms", "0"), "", None, ()),
     ("reserve 10 behind 1,000 waiting of one key", "ms", ("features", "backlog_reserve_ms", "1000"), "", None, ()),
     ("reserve 10 behind 10,000 waiting of one key", "ms", ("features", "backlog_reserve_ms", "10000"), "", None, ()),
