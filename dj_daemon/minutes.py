@@ -35,12 +35,10 @@ class Tally:
         self.failed = 0
         self.pruned_at: datetime | None = None
 
-    def count(self, event: str) -> None:
-        """One worker report: ``ok`` and ``fail`` count, the rest do not."""
-        if event == "ok":
-            self.done += 1
-        elif event == "fail":
-            self.failed += 1
+    def count(self, done: int, failed: int) -> None:
+        """Runs the workers ended since the last count: ``done`` succeeded, ``failed`` did not."""
+        self.done += done
+        self.failed += failed
 
     def flush(self, store: Store, depth: int | None) -> bool:
         """Write the counts of the minute that has ended, if one has; True when nothing is left to do."""

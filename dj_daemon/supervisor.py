@@ -15,8 +15,8 @@ Signal handlers record the signal and return; the loop calls one small
 | CHLD       | reap, release the dead worker's jobs (attempt counted, signal  | default                            |
 |            | named in last_error), respawn with backoff                     |                                    |
 
-Workers tell the supervisor what they do through one pipe (see ``reports``,
-which words STATUS= too); ``pools.Respawns`` times respawns after early deaths;
+Workers tell the supervisor what they do on a board each, memory they share
+with it (see ``reports``, which words STATUS= too); ``pools.Respawns`` times respawns after early deaths;
 its database duties (releases, heartbeats, polls, queue readings) are in
 ``upkeep``. A worker deletes its finished jobs with its next reservation, and
 keeps them meanwhile in a journal of its own (see ``journal``); if it dies
@@ -45,7 +45,7 @@ from .journal import Journal
 from .notify import Notifier
 from .pools import Pool, Respawns, pools_of, pools_text
 from .processes import describe_exit
-from .reports import Channel, Slot
+from .reports import Board, Slot
 from .store import open_store
 from .upkeep import Upkeep
 from .worker import Worker
@@ -92,7 +92,6 @@ class Supervisor:
         self._wake_r, self._wake_w = os.pipe()
         for fd in (self._wake_r, self._wake_w):
             os.set_blocking(fd, False)
-        self.channel = Channel()
         self._install_signals()
         self.nudges = nudge.listen(self.config)
         self.metrics = metrics.start(self.config)
@@ -109,7 +108,7 @@ class Supervisor:
         while True:
             for signum in self._take_signals():
                 getattr(self, f"handle_{signal.Signals(signum).name[3:].lower()}")()
-            self._read_channel()
+            self._count_runs()
             self._reap()
             if self.stopping:
                 self._enforce_stop_deadline()
@@ -145,8 +144,7 @@ class Supervisor:
         heard = self.ear.fds()
         if heard and any(s.waiting for s in self.slots.values()):  # a poll brought forward by ``_hear``
             timeout = max(0.0, min(timeout, self.next_poll - time.monotonic()))
-        fds = [self._wake_r] + ([self.channel.read_fd] if self.channel.needs_select else []) \
-            + ([self.nudges] if self.nudges is not None else []) + heard
+        fds = [self._wake_r] + ([self.nudges] if self.nudges is not None else []) + heard
         try:
             ready, _, _ = select.select(fds, [], [], timeout)
         except InterruptedError:
@@ -157,7 +155,6 @@ class Supervisor:
             except BlockingIOError:
                 pass
         if self.nudges is not None and self.nudges in ready and nudge.drain(self.nudges):
-            self._read_channel()  # who is waiting now
             self._wake_waiting(None)
         if heard and heard[0] in ready:
             self._hear()
@@ -170,7 +167,6 @@ class Supervisor:
             return
         wait = min(due) - time.time()
         if wait <= 0:
-            self._read_channel()  # who is waiting now
             self._wake_waiting(None)
         else:
             self.next_poll = min(self.next_poll, time.monotonic() + wait)
@@ -259,6 +255,7 @@ class Supervisor:
         it has its own handlers stays pending until it has them, instead of being taken by a copy of
         ours (a SIGTERM lost that way left the worker running until the graceful timeout)."""
         wake_r, wake_w = os.pipe()
+        board = Board()
         number = min(set(range(len(self.slots) + 1)) - {s.number for s in self.slots.values()})  # as ps shows
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, [getattr(signal, f"SIG{name}") for name in HANDLED])
         pid = os.fork()
@@ -267,7 +264,7 @@ class Supervisor:
             try:
                 titles.worker(number, self.pools[index].label())
                 os.close(wake_w)
-                code = self._worker_main(self.pools[index], wake_r, mask)
+                code = self._worker_main(self.pools[index], wake_r, board, mask)
             except BaseException:  # log, never let a child run the parent's code
                 log.exception("worker %d crashed", os.getpid())
             finally:
@@ -276,15 +273,15 @@ class Supervisor:
         os.close(wake_r)
         os.set_blocking(wake_w, False)
         name = f"{self.config.hostname}:{pid}"
-        self.slots[pid] = Slot(pid, name, index, self.generation, time.monotonic(), wake=wake_w, number=number)
+        self.slots[pid] = Slot(pid, name, index, self.generation, time.monotonic(), board, wake=wake_w, number=number)
         log.info("spawned worker %s for pool %s", name, self.pools[index].label())
 
-    def _worker_main(self, pool: Pool, wake_fd: int, mask: set[signal.Signals]) -> int:
+    def _worker_main(self, pool: Pool, wake_fd: int, board: Board, mask: set[signal.Signals]) -> int:
         """In the forked child: drop what belongs to the supervisor, then run a worker loop."""
         signal.set_wakeup_fd(-1)
         for name in HANDLED:
             signal.signal(getattr(signal, f"SIG{name}"), signal.SIG_DFL)
-        for fd in (self._wake_r, self._wake_w, self.channel.read_fd, *(s.wake for s in self.slots.values())):
+        for fd in (self._wake_r, self._wake_w, *(s.wake for s in self.slots.values())):
             os.close(fd)
         if self.nudges is not None:
             self.nudges.close()
@@ -293,11 +290,11 @@ class Supervisor:
         self.metrics.close_in_child()
         self.upkeep.store.forget_connections()
         config = self.config.replace(queues=pool.queues) if pool.queues else self.config
-        with Worker(config, open_store(config), channel=self.channel.write_fd, wake_fd=wake_fd,
+        with Worker(config, open_store(config), board=board, wake_fd=wake_fd,
                     parent_pid=self.pid, metrics=self.metrics, journal=self._open_journal()) as worker:
             worker.install_signal_handlers(daemon=True)
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # what came meanwhile is delivered now
-            worker._report("up")
+            board.started()
             worker.register()
             worker.run()
         worker.store.dispose()
@@ -352,13 +349,14 @@ class Supervisor:
                 return
             if pid == 0:
                 return
-            self._read_channel()  # all it wrote before dying is in the pipe now: its last "ok" counts
             slot = self.slots.pop(pid, None)
             if slot is not None:
+                self._count_ended(slot)  # its board outlives it: its last runs count
                 self._worker_ended(slot, status)
 
     def _worker_ended(self, slot: Slot, status: int) -> None:
         os.close(slot.wake)
+        slot.board.close()
         self.metrics.worker_gone(slot.pid)
         how, abnormal = describe_exit(status)
         lived = time.monotonic() - slot.started
@@ -372,11 +370,16 @@ class Supervisor:
             self.respawns.plan(slot, abnormal, lived)
 
     # -- reports, polls and status -----------------------------------------------------
-    def _read_channel(self) -> None:
-        """Take in everything the workers reported since the last turn of the loop."""
-        for slot, outcome in self.channel.deliver(self.slots):
-            self.jobs_done += 1
-            self.upkeep.tally.count(outcome)
+    def _count_runs(self) -> None:
+        """Count the runs the workers ended since the last turn of the loop."""
+        for slot in self.slots.values():
+            self._count_ended(slot)
+
+    def _count_ended(self, slot: Slot) -> None:
+        ok, failed = slot.newly_ended()
+        if ok or failed:
+            self.jobs_done += ok + failed
+            self.upkeep.tally.count(ok, failed)
             self.respawns.healthy(slot.pool)
 
     def _poll(self) -> None:
@@ -405,7 +408,7 @@ class Supervisor:
         (a BrokenPipeError let through here ended the supervisor: click exits 1 on EPIPE, silently)."""
         for slot in self.slots.values():
             if slot.waiting and pool in (None, slot.pool):
-                slot.waiting = False
+                slot.wake_sent()
                 try:
                     os.write(slot.wake, b"!")
                 except (BlockingIOError, BrokenPipeError):

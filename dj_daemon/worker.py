@@ -38,6 +38,7 @@ from .journal import Journal
 from .lifecycle import LIFECYCLE, hook, install_plugins, invoke_job
 from .metrics import Metrics
 from .records import RecordLoader
+from .reports import Board
 from .batch import BatchSize, ReleaseIfLong
 from .retry import Policy, ScheduleError, destroys_failed, policy_for
 from .sentinels import closed_gates
@@ -94,7 +95,7 @@ class Worker:
     """Works jobs from one store until told to stop (or, for ``work_off``, until none is left)."""
 
     def __init__(self, config: Config, store: Store, name: str | None = None, *,
-                 channel: int | None = None, wake_fd: int | None = None, parent_pid: int | None = None,
+                 board: Board | None = None, wake_fd: int | None = None, parent_pid: int | None = None,
                  metrics: Metrics | None = None, journal: Journal | None = None,
                  patience: float | None = None, stats: Stats | None = None) -> None:
         """``patience``: seconds to wait out a database outage before giving up (None: for ever);
@@ -106,13 +107,13 @@ class Worker:
         self.store = store
         self.metrics = metrics or Metrics()
         self.name = name or f"{config.hostname}:{os.getpid()}"
-        self.channel = channel
+        self.board = board
         self.wake_fd = wake_fd
         self.parent_pid = parent_pid
         self.journal = journal
         #: under a supervisor, finished jobs wait for the next reservation's commit only while the
         #: journal keeps them (see ``journal``); without one, each is deleted as it finishes
-        self._commit_each = channel is not None and journal is None
+        self._commit_each = board is not None and journal is None
         self.patience = patience
         self.batch = BatchSize(config.batch_size)
         self._release_if_long: ReleaseIfLong | None = None
@@ -216,10 +217,13 @@ class Worker:
                 if exit_when_empty:
                     break
                 titles.idle()
-                self._report("wait")
                 # under the supervisor, wait to be woken: it polls for us, and its death closes
                 # the pipe, which wakes us too; alone, look again every sleep_delay
+                if self.board is not None:
+                    self.board.wait()
                 self._sleep(None if self.wake_fd is not None else self.config.sleep_delay)
+                if self.board is not None:
+                    self.board.woke()
                 continue
             self._each_batch(jobs)
         self._flush()
@@ -228,35 +232,35 @@ class Worker:
     def _run_batch(self, jobs: list[Job]) -> None:
         """Run reserved jobs in order; give back the rest when stopping or held up by a long job.
 
-        The report of a job's outcome carries the next job's ``busy``: one write per job.
+        The board hears of each run's end with the next job's start (see ``reports.Board``).
         """
         started = time.monotonic()
         guard = self._guard()
         titles.busy(jobs[0].id)
-        self._report(f"busy {jobs[0].id}")
+        self._report_busy(jobs[0].id)
         for index, job in enumerate(jobs):
             rest = jobs[index + 1:]
             guard.arm(rest)
             try:
-                outcome = f"{'ok' if self.run_job(job) else 'fail'} {job.id}"
+                ok = self.run_job(job)
             except WorkerInterrupted:
-                self._report(f"fail {job.id}")
+                self._report_ended(False)
                 if not guard.disarm():
                     self._record(lambda: self.store.release(rest))
                 self._flush()
                 raise
             if guard.disarm():  # a long job: the guard gave the rest back
-                self._report(outcome)
+                self._report_ended(ok)
                 break
             if rest and (self.stopping or self._should_retire()):
-                self._report(outcome)
+                self._report_ended(ok)
                 self._record(lambda: self.store.release(rest))
                 break
             if rest:
                 titles.busy(rest[0].id)
-                self._report(outcome, f"busy {rest[0].id}")
+                self._report_ended(ok, rest[0].id)
             else:
-                self._report(outcome)
+                self._report_ended(ok)
         self.batch.after(len(jobs), time.monotonic() - started)
 
     def _guard(self) -> ReleaseIfLong:
@@ -390,10 +394,15 @@ class Worker:
             except DatabaseError as exc:
                 self._database_down(exc, unwritten=True)
 
-    def _report(self, *events: str) -> None:
-        """Tell the supervisor (if any) what this worker is doing: a short line per event, one write."""
-        if self.channel is not None:
-            os.write(self.channel, "".join(f"{self._pid} {event}\n" for event in events).encode())
+    def _report_busy(self, job_id: int) -> None:
+        """Tell the supervisor (if any) which job this worker starts."""
+        if self.board is not None:
+            self.board.busy(job_id)
+
+    def _report_ended(self, ok: bool, next_job: int = 0) -> None:
+        """Tell the supervisor (if any) that a run ended, and which job comes next (0: none)."""
+        if self.board is not None:
+            self.board.ended(ok, next_job)
 
     def _journal_done(self, job: Job) -> None:
         """Note a job that returned, before anything else, in the journal that outlives this process

@@ -157,9 +157,11 @@ def test_the_supervisor_reads_no_request_while_its_workers_stay_idle() -> None:
 
     idle = Slot(10, "h:10", 0, 0, 0.0)
     assert turn(idle) == 1 and turn(idle) == 1 and turn(idle) == 1
-    busy = Slot(10, "h:10", 0, 0, 0.0, job=7)
+    busy = Slot(10, "h:10", 0, 0, 0.0)
+    busy.board.busy(7)
     assert turn(busy) == 2 and turn(busy) == 3
-    done = Slot(10, "h:10", 0, 0, 0.0, done=1)
+    done = Slot(10, "h:10", 0, 0, 0.0)
+    done.board.ended(True)
     assert turn(done) == 4 and turn(done) == 4
     assert turn(done, Slot(11, "h:11", 0, 0, 0.0)) == 5  # a new worker
     answer.append((7, "h:12", None))

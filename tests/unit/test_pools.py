@@ -34,7 +34,10 @@ def died(respawns: Respawns, lived: float = 1.0, done: int = 0, kill_reason: str
     """One worker of pool 0 ended abnormally after ``lived`` seconds: the bounds of the delay
     planned, from the clock read after and before (no timing assumed)."""
     before = time.monotonic()
-    respawns.plan(Slot(1, "h:1", 0, 0, 0.0, done=done, kill_reason=kill_reason), abnormal=True, lived=lived)
+    slot = Slot(1, "h:1", 0, 0, 0.0, kill_reason=kill_reason)
+    for _ in range(done):
+        slot.board.ended(True)
+    respawns.plan(slot, abnormal=True, lived=lived)
     after = time.monotonic()
     return respawns.next_spawn[0] - after, respawns.next_spawn[0] - before
 

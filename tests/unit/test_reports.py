@@ -3,26 +3,38 @@ from __future__ import annotations
 
 import os
 
-from dj_daemon.reports import Channel, Slot, busy, status_text
+from dj_daemon.reports import Board, Slot, busy, status_text
 
 
-def test_reports_reach_their_slots_and_ended_jobs_are_returned() -> None:
-    channel = Channel()
-    slots = {10: Slot(10, "h:10", 0, 0, 0.0), 11: Slot(11, "h:11", 1, 0, 0.0)}
-    try:
-        os.write(channel.write_fd, b"10 up\n10 busy 5\n11 up\n10 ok 5\n99 ok 3\n11 busy 6\n11 fail 6\n10 busy 7\n11 wa")
-        ended = channel.deliver(slots)
-        assert [(slot.pid, outcome) for slot, outcome in ended] == [(10, "ok"), (11, "fail")]  # 99: reaped already
-        assert (slots[10].job, slots[10].done, slots[11].job, slots[11].waiting) == (7, 1, None, False)
-        os.write(channel.write_fd, b"it\n")  # the rest of a line cut in two
-        assert channel.deliver(slots) == [] and slots[11].waiting
-    finally:
-        os.close(channel.read_fd)
-        os.close(channel.write_fd)
+def test_a_board_shows_the_supervisor_what_its_worker_wrote_through_a_fork() -> None:
+    """The worker writes in a forked process; the supervisor reads the same memory, after the
+    worker's death too, and wakes each wait once."""
+    slot = Slot(10, "h:10", 0, 0, 0.0)
+    pid = os.fork()
+    if pid == 0:  # the worker: two runs ended, a third running, then a wait begins
+        board = slot.board
+        board.started()
+        board.busy(5)
+        board.ended(True, 6)
+        board.ended(False, 7)
+        board.ended(True)
+        board.wait()
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert (slot.up, slot.job, slot.done, slot.waiting) == (True, None, 3, True)
+    assert slot.newly_ended() == (2, 1) and slot.newly_ended() == (0, 0)
+    slot.wake_sent()
+    assert not slot.waiting  # woken once: not again until it waits anew
+    slot.board.woke()
+    slot.board.busy(8)
+    slot.board.wait()
+    assert slot.job == 8 and slot.waiting
+    slot.board.close()
 
 
 def test_status_text_counts_busy_and_idle_workers_and_names_what_is_wrong() -> None:
-    slots = [Slot(1, "h:1", 0, 0, 0.0, job=4), Slot(2, "h:2", 0, 0, 0.0)]
+    slots = [Slot(1, "h:1", 0, 0, 0.0), Slot(2, "h:2", 0, 0, 0.0)]
+    slots[0].board.busy(4)
     assert busy(slots) == 1
     assert status_text(slots, 12, "3", "", "") == "2 workers (1 busy, 1 idle), 12 jobs done, 3 queued"
     assert status_text([], 0, "?", "; pool a: 2 worker(s) died young, respawning in 2s", "gone") == (

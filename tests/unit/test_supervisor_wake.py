@@ -19,8 +19,9 @@ def test_waking_a_worker_that_has_just_exited_leaves_the_others_woken() -> None:
     gone_r, gone_w = os.pipe()
     live_r, live_w = os.pipe()
     os.close(gone_r)  # the exited worker's end
-    supervisor.slots = {1: Slot(1, "h:1", 0, 0, 0.0, wake=gone_w, waiting=True),
-                        2: Slot(2, "h:2", 0, 0, 0.0, wake=live_w, waiting=True)}
+    supervisor.slots = {1: Slot(1, "h:1", 0, 0, 0.0, wake=gone_w), 2: Slot(2, "h:2", 0, 0, 0.0, wake=live_w)}
+    for slot in supervisor.slots.values():
+        slot.board.wait()
     try:
         supervisor._wake_waiting(None)
         assert os.read(live_r, 1) == b"!"
