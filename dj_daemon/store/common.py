@@ -371,7 +371,7 @@ def reserved_job(row: Any, worker: str, now: datetime) -> Job:
     under cProfile). A row holding an unreadable value becomes a defective job, for the worker
     to fail by id (``Job.checked``)."""
     job_id, priority, attempts, handler, queue, run_at, strand = row
-    job = Job(job_id, priority, attempts, handler, queue, run_at, now, worker, strand=strand)
+    job = Job.reserved(job_id, priority, attempts, handler, queue, run_at, now, worker, strand)
     return job if all(map(isinstance, row, RESERVED_KINDS)) and countable(attempts) else job.checked()
 
 
