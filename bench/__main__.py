@@ -78,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
                               enqueue_jobs=args.enqueue_jobs, stored_rows=args.stored_rows,
                               drain_workers=args.drain_workers)
     only = [s for s in args.only.split(",") if s]
+    plan.ceiling_in_drain = "drain" in only and "ceiling" in only and only.index("drain") < only.index("ceiling")
     version = mariadb_version()
     names = [b for b in args.backends.split(",") if b]
     pg_version = postgresql_version() if "postgresql" in names else None
@@ -100,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
                         continue
                     if section == "rss" and not plan.rss_jobs:
                         continue
+                    if section == "ceiling" and "ceiling" in results.get("drain", {}):
+                        results["ceiling"] = results["drain"].pop("ceiling")  # its runs were the drain's rounds'
+                        continue
                     modules = {"web": web, "stored_rows": stored_rows, "startup": startup, "contention": contention,
                                "features": features}
                     measure: Callable = getattr(modules.get(section, sections), f"section_{section}")
@@ -116,7 +120,9 @@ def main(argv: list[str] | None = None) -> int:
                 backend.close()
             drain = sections.median([r["jobs_per_s"] for r in results.get("drain", {}).get("n2", {}).get("runs", [])])
             ceiling = results.get("ceiling", {}).get("jobs_per_s")
-            if drain and ceiling:
+            if "n2_vs_ceiling" in results.get("drain", {}):
+                results["drain_vs_ceiling"] = results["drain"]["n2_vs_ceiling"]  # round by round
+            elif drain and ceiling:
                 results["drain_vs_ceiling"] = round(drain / ceiling, 3)
             if "rss" not in results and "drain" in results:  # quick: the drain runs' workers
                 samples = [v for k in results["drain"].values() if isinstance(k, dict)

@@ -46,6 +46,8 @@ class Plan:
     rss_jobs: int = 10_000
     rss_cap: float = 30.0
     stored_rows: tuple[int, ...] = (0, 100_000, 1_000_000)  # rows for tomorrow; the largest failed too
+    #: the raw ceiling's runs go in the drain's rounds (set when both sections are asked for)
+    ceiling_in_drain: bool = False
 
     @classmethod
     def make(cls, quick: bool, **overrides: Any) -> "Plan":
@@ -187,15 +189,26 @@ def _drain_once(backend: Backend, plan: Plan, folder: Path, label: str, n: int, 
 
 def section_drain(backend: Backend, plan: Plan, folder: Path) -> dict[str, Any]:
     """The worker counts' runs interleaved (-n 1, 2, 4, 8, then again), so that the host's load at
-    any moment weighs on each count alike; their medians, and -n 4's against -n 2's."""
+    any moment weighs on each count alike; their medians, and -n 4's against -n 2's. With
+    ``plan.ceiling_in_drain``, each round ends with a run of the raw ceiling, and -n 2's ratio to
+    it is the median of the rounds' ratios (each against its own round's ceiling)."""
     runs: dict[int, list[dict[str, Any]]] = {k: [] for k in plan.drain_workers}
+    ceilings: list[dict[str, Any]] = []
     for r in range(plan.runs):
         for k in plan.drain_workers:
             runs[k].append(_drain_once(backend, plan, folder, f"drain-n{k}-{r}", plan.drain_jobs, plan.drain_cap,
                                        lambda: [start_daemon(backend.url, k)], rss_of_workers=True,
                                        count_statements=(k == 2)))
+        if plan.ceiling_in_drain:
+            ceilings.append(_ceiling_once(backend, plan, folder, r))
     out: dict[str, Any] = {f"n{k}": {"jobs_per_s": median([r["jobs_per_s"] for r in rs]), "runs": rs}
                            for k, rs in runs.items()}
+    if ceilings:
+        out["ceiling"] = _ceiling_of(ceilings)
+        if 2 in runs:
+            ratios = [d["jobs_per_s"] / c["jobs_per_s"] for d, c in zip(runs[2], ceilings)]
+            out["n2_vs_ceiling_by_round"] = [round(v, 3) for v in ratios]
+            out["n2_vs_ceiling"] = round(median(ratios), 3)
     for k, rs in runs.items():  # without the start-up, which takes longer with more workers
         out[f"n{k}"]["jobs_per_s_after_first"] = median([r.get("jobs_per_s_after_first") for r in rs])
     if "n2" in out and "n4" in out:
@@ -224,11 +237,18 @@ def round_trips_per_job(backend: Backend, folder: Path, n: int = 500) -> dict[st
             "note": "includes the supervisor's start-up, heartbeats and status queries over the run"}
 
 
-def section_ceiling(backend: Backend, plan: Plan, folder: Path) -> dict[str, Any]:
-    runs = [_drain_once(backend, plan, folder, f"ceiling-{r}", plan.drain_jobs, plan.ceiling_cap,
-                        lambda: start_ceiling(backend, 2))
-            for r in range(plan.runs)]
+def _ceiling_once(backend: Backend, plan: Plan, folder: Path, r: int) -> dict[str, Any]:
+    return _drain_once(backend, plan, folder, f"ceiling-{r}", plan.drain_jobs, plan.ceiling_cap,
+                       lambda: start_ceiling(backend, 2))
+
+
+def _ceiling_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return {"jobs_per_s": median([r["jobs_per_s"] for r in runs]), "processes": 2, "batch": 50, "runs": runs}
+
+
+def section_ceiling(backend: Backend, plan: Plan, folder: Path) -> dict[str, Any]:
+    """The raw ceiling alone (with ``drain`` asked for too, its runs are in the drain's rounds)."""
+    return _ceiling_of([_ceiling_once(backend, plan, folder, r) for r in range(plan.runs)])
 
 
 def section_rss(backend: Backend, plan: Plan, folder: Path) -> dict[str, Any]:
