@@ -45,8 +45,6 @@ POSTGRESQL_SPARED = {
     "tests/docs/test_operations_doc.py": "for CI's 20 minutes: the operations guide's commands (25 s on PostgreSQL "
                                          "here) are the long_jobs and delayed_job verbs tests/long_jobs and "
                                          "tests/cli run on PostgreSQL",
-    "tests/faults/test_db_hang.py": "libpq has no read timeout (store/postgresql.engine_options): a server "
-                                    "frozen behind a live TCP peer blocks the supervisor until systemd's watchdog",
 }
 
 

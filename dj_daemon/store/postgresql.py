@@ -44,17 +44,76 @@ PERMANENT_AT_CONNECT = re.compile(r'FATAL: +(database "[^"]*" does not exist|pas
                                   r'|role "[^"]*" does not exist|no pg_hba\.conf entry)')
 
 
+#: The longest wait for an answer where no ``timeout`` is given (workers, the CLIs, applications):
+#: PyMySQL's read timeout on MySQL (``mysql.engine_options``), beyond any statement of the store.
+ANSWER_WAIT_S = 120.0
+#: The share of ``timeout`` a statement may run on the server: its cancel (which keeps the
+#: connection, and stops the statement) comes before the client's deadline when the server lives.
+SERVER_SHARE = 0.8
+
+
 def engine_options(timeout: float | None = None) -> dict[str, Any]:
     """``timeout`` (the supervisor's) bounds connecting, each statement on the server, and a peer
-    gone silent (TCP keepalives, unacknowledged data). libpq has no read timeout: a server
-    process that is frozen while its host still answers TCP is not detected."""
+    gone silent (TCP keepalives, unacknowledged data). Every wait for the server's answer is
+    bounded on the client too, by ``timeout`` or ``ANSWER_WAIT_S`` (``driver``): libpq has no
+    read timeout, and a server process frozen while its host still answers TCP trips none of
+    the others."""
+    options: dict[str, Any] = {"pool_reset_on_return": None, "module": driver(timeout or ANSWER_WAIT_S)}
     if timeout is None:
-        return {"pool_reset_on_return": None, "connect_args": {"connect_timeout": 10}}
+        return {**options, "connect_args": {"connect_timeout": 10}}
     seconds, ms = max(2, math.ceil(timeout)), round(timeout * 1000)  # libpq: whole seconds, at least 2
-    return {"pool_reset_on_return": None,
-            "connect_args": {"connect_timeout": seconds, "options": f"-c statement_timeout={ms}",
+    on_server = f"-c statement_timeout={round(ms * SERVER_SHARE)}"
+    return {**options,
+            "connect_args": {"connect_timeout": seconds, "options": on_server,
                              "tcp_user_timeout": ms, "keepalives": 1, "keepalives_idle": seconds,
                              "keepalives_interval": 1, "keepalives_count": 2}}
+
+
+@functools.cache
+def driver(bound: float) -> Any:
+    """psycopg as SQLAlchemy's DB-API module (``create_engine(module=...)``), except that its
+    connections are ``answering_connection()``'s, waiting at most ``bound`` seconds for an answer."""
+    import psycopg
+
+    class Driver:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(psycopg, name)
+
+        def connect(self, *args: Any, **kwargs: Any) -> Any:
+            conn = answering_connection().connect(*args, **kwargs)
+            conn.bound = bound
+            return conn
+
+    return Driver()
+
+
+@functools.cache
+def answering_connection() -> type:
+    """A psycopg ``Connection`` that gives up on an answer after ``bound`` seconds.
+
+    psycopg runs libpq non-blocking and waits for the socket in ``Connection.wait``, polling it
+    every 0.1 s: given a ``timeout``, the same wait ends with ``_WaitTimeout``. Past the
+    deadline the connection is mid-protocol (a statement sent, its answer owed), so it is
+    closed on the spot, as psycopg closes one whose cancel went unanswered: SQLAlchemy sees it
+    broken (``is_disconnect``), invalidates it, and the store treats the error as a lost
+    connection (``Store.transaction``: retried within its ``timeout``, then one ``DatabaseError``).
+    The deadline costs no round trip and no system call: the wait reads the monotonic clock."""
+    import psycopg
+    from psycopg import errors
+
+    class AnsweringConnection(psycopg.Connection):  # type: ignore[type-arg]
+        bound: float | None = None
+
+        def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
+            if timeout is not None or self.bound is None:  # psycopg's own bounded waits (cancel, notifies)
+                return super().wait(gen, interval, timeout)
+            try:
+                return super().wait(gen, interval, self.bound)
+            except errors._WaitTimeout:  # psycopg's, for an expired ``timeout`` (3.3.6+)
+                self.pgconn.finish()
+                raise psycopg.OperationalError(f"no answer from the server in {self.bound:g} s") from None
+
+    return AnsweringConnection
 
 
 def prepare(engine: Engine, timeout: float | None = None) -> None:
