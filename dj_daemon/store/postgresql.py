@@ -7,8 +7,9 @@ own transaction, and PostgreSQL delivers the notification at commit, never
 for a rolled-back insert. Its payload is the earliest ``run_at`` of the
 statement's rows in Unix seconds, so a listener can tell "ready now" from
 "ready at". Identical notifications of one transaction are folded into one,
-and a bulk insert notifies once. The daemon installs the trigger when it
-starts listening (``Listener``), so tables created before it get it too.
+and a bulk insert notifies once. A row whose lock is freed notifies as well
+(a row trigger), as it is ready again. The daemon installs the triggers when
+it starts listening (``Listener``), so tables created before it get them too.
 """
 from __future__ import annotations
 
@@ -173,8 +174,13 @@ def due_scan() -> common.Due:
 
 #: The channel an insert into ``delayed_jobs`` notifies (per database, as PostgreSQL scopes it).
 CHANNEL = "dj_daemon_jobs"
-#: The trigger and its function. ``NOW()``-scheduled rows are "due"; a statement that
-#: inserts no row notifies nothing.
+#: The triggers and their functions. An insert notifies once per statement (``NOW()``-scheduled
+#: rows are "due"; a statement that inserts no row notifies nothing). A row whose lock is freed
+#: (a reschedule, a dead worker's jobs released, a restart's hold lifted, a batch given back)
+#: notifies too, or the idle workers would find it at the safety poll only: its ``run_at``, or
+#: the transaction's time if that is later, so that a statement freeing many due rows sends one.
+#: The ``WHEN`` condition is evaluated inline for each updated row; a reservation's stamp (no
+#: lock to a lock) and a completion (a DELETE) run no function.
 NOTIFY_DDL = (
     f"""CREATE OR REPLACE FUNCTION {CHANNEL}_notify() RETURNS trigger LANGUAGE plpgsql AS $$
     DECLARE due double precision;
@@ -186,18 +192,26 @@ NOTIFY_DDL = (
     f"DROP TRIGGER IF EXISTS {CHANNEL}_notify ON {delayed_jobs.name}",
     f"""CREATE TRIGGER {CHANNEL}_notify AFTER INSERT ON {delayed_jobs.name}
     REFERENCING NEW TABLE AS new_jobs FOR EACH STATEMENT EXECUTE FUNCTION {CHANNEL}_notify()""",
+    f"""CREATE OR REPLACE FUNCTION {CHANNEL}_freed() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      PERFORM pg_notify('{CHANNEL}', extract(epoch FROM greatest(NEW.run_at, now() AT TIME ZONE 'UTC'))::text);
+      RETURN NULL;
+    END $$""",
+    f"DROP TRIGGER IF EXISTS {CHANNEL}_freed ON {delayed_jobs.name}",
+    f"""CREATE TRIGGER {CHANNEL}_freed AFTER UPDATE OF locked_by ON {delayed_jobs.name} FOR EACH ROW
+    WHEN (OLD.locked_by IS NOT NULL AND NEW.locked_by IS NULL AND NEW.failed_at IS NULL)
+    EXECUTE FUNCTION {CHANNEL}_freed()""",
 )
-#: Whether the trigger is there (on the ``delayed_jobs`` of the search path).
-HAS_TRIGGER = (f"SELECT 1 FROM pg_trigger WHERE tgname = '{CHANNEL}_notify' "
-               f"AND tgrelid = to_regclass('{delayed_jobs.name}')")
-
+#: Whether both triggers are there (on the ``delayed_jobs`` of the search path).
+HAS_TRIGGER = (f"SELECT 1 FROM pg_trigger WHERE tgname IN ('{CHANNEL}_notify', '{CHANNEL}_freed') "
+               f"AND tgrelid = to_regclass('{delayed_jobs.name}') HAVING count(*) = 2")
 
 class Listener:
     """One connection of its own that LISTENs on ``CHANNEL``, outside the pool.
 
     The caller selects on ``fileno()`` and, when it is readable, calls
     ``take()``; a lost connection raises from ``take`` and the caller opens
-    a new ``Listener`` later. Opening installs the trigger if it is missing
+    a new ``Listener`` later. Opening installs the triggers if one is missing
     (under an advisory lock, so that two daemons starting together do not
     both create it).
     """
