@@ -76,12 +76,14 @@ def driver(bound: float) -> Any:
     connections are ``answering_connection()``'s, waiting at most ``bound`` seconds for an answer."""
     import psycopg
 
+    connection = answering_connection()
+
     class Driver:
         def __getattr__(self, name: str) -> Any:
             return getattr(psycopg, name)
 
         def connect(self, *args: Any, **kwargs: Any) -> Any:
-            conn = answering_connection().connect(*args, **kwargs)
+            conn = connection.connect(*args, **kwargs)
             conn.bound = bound
             return conn
 
@@ -102,6 +104,8 @@ def answering_connection() -> type:
     import psycopg
     from psycopg import errors
 
+    expired = errors._WaitTimeout  # psycopg's, for an expired ``timeout`` (3.3.6+): without it no store opens
+
     class AnsweringConnection(psycopg.Connection):  # type: ignore[type-arg]
         bound: float | None = None
 
@@ -110,7 +114,7 @@ def answering_connection() -> type:
                 return super().wait(gen, interval, timeout)
             try:
                 return super().wait(gen, interval, self.bound)
-            except errors._WaitTimeout:  # psycopg's, for an expired ``timeout`` (3.3.6+)
+            except expired:
                 self.pgconn.finish()
                 raise psycopg.OperationalError(f"no answer from the server in {self.bound:g} s") from None
 
