@@ -36,7 +36,7 @@ bench: $(BENCH_STAMP)
 
 reliability: $(STAMP)
 	rm -f .reliability.jsonl
-	DJ_FAULTS_REPORT=$(CURDIR)/.reliability.jsonl DJ_FAULTS_DAEMON_KILLS=20 $(BIN)/python -m pytest -q tests/faults
+	DJ_FAULTS_REPORT=$(CURDIR)/.reliability.jsonl DJ_FAULTS_FULL=1 $(BIN)/python -m pytest -q tests/faults
 	$(BIN)/python -m tests.faults.report .reliability.jsonl
 
 # A Galera cluster of GALERA_NODES MariaDB nodes on loopback (scripts/galera.sh; docs/scale-out.md). galera-test

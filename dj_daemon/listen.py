@@ -21,8 +21,9 @@ from .store import Store
 from .store.driver import keep_unclosed
 
 log = logging.getLogger("dj_daemon.listen")
-#: Seconds between safety polls while listening: jobs that no insert announced (a retry
-#: rescheduled, a lock freed by another host) wait at most this long. 0.1 queries/s idle, and
+#: Seconds between safety polls while listening: jobs that neither an insert nor a freed lock
+#: announced (a failed job retried by an operator, a notification sent while the listener was
+#: reconnecting) wait at most this long. 0.1 queries/s idle, and
 #: as many queue readings (``reading_every``).
 SAFETY_POLL = 10.0
 #: Seconds between attempts to listen again after a failure.

@@ -34,28 +34,6 @@ if REQUIRE_POSTGRESQL and not POSTGRESQL_URL:
 DIALECTS = ["sqlite", "mysql"] + (["postgresql"] if POSTGRESQL_URL else [])
 #: The dialects with a server (a connection over TCP that can be cut, sessions, users).
 SERVERS = [d for d in DIALECTS if d != "sqlite"]
-_CI_TIME = ("for CI's 20 minutes: a process-level storm (20-45 s on PostgreSQL here), no dialect code of its own; "
-            "on PostgreSQL its reserve and release paths run in tests/store, tests/worker and tests/process")
-#: Modules whose PostgreSQL cases are skipped, and why (listed by ``pytest -ra``).
-POSTGRESQL_SPARED = {
-    "tests/faults/test_two_hosts.py": _CI_TIME,
-    "tests/faults/test_stop_start.py": _CI_TIME,
-    "tests/faults/test_kill_storm.py": _CI_TIME,
-    "tests/faults/test_daemon_kill.py": _CI_TIME,
-    "tests/docs/test_operations_doc.py": "for CI's 20 minutes: the operations guide's commands (25 s on PostgreSQL "
-                                         "here) are the long_jobs and delayed_job verbs tests/long_jobs and "
-                                         "tests/cli run on PostgreSQL",
-    "tests/faults/test_db_hang.py": "libpq has no read timeout (store/postgresql.engine_options): a server "
-                                    "frozen behind a live TCP peer blocks the supervisor until systemd's watchdog",
-}
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip the PostgreSQL cases of ``POSTGRESQL_SPARED``, saying why."""
-    for item in items:
-        reason = POSTGRESQL_SPARED.get(item.nodeid.split("::")[0])
-        if reason and "[postgresql" in item.nodeid:
-            item.add_marker(pytest.mark.skip(reason=f"PostgreSQL spared: {reason}"))
 
 
 def _server_error(url: str) -> str | None:

@@ -7,8 +7,9 @@ own transaction, and PostgreSQL delivers the notification at commit, never
 for a rolled-back insert. Its payload is the earliest ``run_at`` of the
 statement's rows in Unix seconds, so a listener can tell "ready now" from
 "ready at". Identical notifications of one transaction are folded into one,
-and a bulk insert notifies once. The daemon installs the trigger when it
-starts listening (``Listener``), so tables created before it get it too.
+and a bulk insert notifies once. A row whose lock is freed notifies as well
+(a row trigger), as it is ready again. The daemon installs the triggers when
+it starts listening (``Listener``), so tables created before it get them too.
 """
 from __future__ import annotations
 
@@ -44,17 +45,80 @@ PERMANENT_AT_CONNECT = re.compile(r'FATAL: +(database "[^"]*" does not exist|pas
                                   r'|role "[^"]*" does not exist|no pg_hba\.conf entry)')
 
 
+#: The longest wait for an answer where no ``timeout`` is given (workers, the CLIs, applications):
+#: PyMySQL's read timeout on MySQL (``mysql.engine_options``), beyond any statement of the store.
+ANSWER_WAIT_S = 120.0
+#: The share of ``timeout`` a statement may run on the server: its cancel (which keeps the
+#: connection, and stops the statement) comes before the client's deadline when the server lives.
+SERVER_SHARE = 0.8
+
+
 def engine_options(timeout: float | None = None) -> dict[str, Any]:
     """``timeout`` (the supervisor's) bounds connecting, each statement on the server, and a peer
-    gone silent (TCP keepalives, unacknowledged data). libpq has no read timeout: a server
-    process that is frozen while its host still answers TCP is not detected."""
+    gone silent (TCP keepalives, unacknowledged data). Every wait for the server's answer is
+    bounded on the client too, by ``timeout`` or ``ANSWER_WAIT_S`` (``driver``): libpq has no
+    read timeout, and a server process frozen while its host still answers TCP trips none of
+    the others."""
+    options: dict[str, Any] = {"pool_reset_on_return": None, "module": driver(timeout or ANSWER_WAIT_S)}
     if timeout is None:
-        return {"pool_reset_on_return": None, "connect_args": {"connect_timeout": 10}}
+        return {**options, "connect_args": {"connect_timeout": 10}}
     seconds, ms = max(2, math.ceil(timeout)), round(timeout * 1000)  # libpq: whole seconds, at least 2
-    return {"pool_reset_on_return": None,
-            "connect_args": {"connect_timeout": seconds, "options": f"-c statement_timeout={ms}",
+    on_server = f"-c statement_timeout={round(ms * SERVER_SHARE)}"
+    return {**options,
+            "connect_args": {"connect_timeout": seconds, "options": on_server,
                              "tcp_user_timeout": ms, "keepalives": 1, "keepalives_idle": seconds,
                              "keepalives_interval": 1, "keepalives_count": 2}}
+
+
+@functools.cache
+def driver(bound: float) -> Any:
+    """psycopg as SQLAlchemy's DB-API module (``create_engine(module=...)``), except that its
+    connections are ``answering_connection()``'s, waiting at most ``bound`` seconds for an answer."""
+    import psycopg
+
+    connection = answering_connection()
+
+    class Driver:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(psycopg, name)
+
+        def connect(self, *args: Any, **kwargs: Any) -> Any:
+            conn = connection.connect(*args, **kwargs)
+            conn.bound = bound
+            return conn
+
+    return Driver()
+
+
+@functools.cache
+def answering_connection() -> type:
+    """A psycopg ``Connection`` that gives up on an answer after ``bound`` seconds.
+
+    psycopg runs libpq non-blocking and waits for the socket in ``Connection.wait``, polling it
+    every 0.1 s: given a ``timeout``, the same wait ends with ``_WaitTimeout``. Past the
+    deadline the connection is mid-protocol (a statement sent, its answer owed), so it is
+    closed on the spot, as psycopg closes one whose cancel went unanswered: SQLAlchemy sees it
+    broken (``is_disconnect``), invalidates it, and the store treats the error as a lost
+    connection (``Store.transaction``: retried within its ``timeout``, then one ``DatabaseError``).
+    The deadline costs no round trip and no system call: the wait reads the monotonic clock."""
+    import psycopg
+    from psycopg import errors
+
+    expired = errors._WaitTimeout  # psycopg's, for an expired ``timeout`` (3.3.6+): without it no store opens
+
+    class AnsweringConnection(psycopg.Connection):  # type: ignore[type-arg]
+        bound: float | None = None
+
+        def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
+            if timeout is not None or self.bound is None:  # psycopg's own bounded waits (cancel, notifies)
+                return super().wait(gen, interval, timeout)
+            try:
+                return super().wait(gen, interval, self.bound)
+            except expired:
+                self.pgconn.finish()
+                raise psycopg.OperationalError(f"no answer from the server in {self.bound:g} s") from None
+
+    return AnsweringConnection
 
 
 def prepare(engine: Engine, timeout: float | None = None) -> None:
@@ -114,8 +178,13 @@ def due_scan() -> common.Due:
 
 #: The channel an insert into ``delayed_jobs`` notifies (per database, as PostgreSQL scopes it).
 CHANNEL = "dj_daemon_jobs"
-#: The trigger and its function. ``NOW()``-scheduled rows are "due"; a statement that
-#: inserts no row notifies nothing.
+#: The triggers and their functions. An insert notifies once per statement (``NOW()``-scheduled
+#: rows are "due"; a statement that inserts no row notifies nothing). A row whose lock is freed
+#: (a reschedule, a dead worker's jobs released, a restart's hold lifted, a batch given back)
+#: notifies too, or the idle workers would find it at the safety poll only: its ``run_at``, or
+#: the transaction's time if that is later, so that a statement freeing many due rows sends one.
+#: The ``WHEN`` condition is evaluated inline for each updated row; a reservation's stamp (no
+#: lock to a lock) and a completion (a DELETE) run no function.
 NOTIFY_DDL = (
     f"""CREATE OR REPLACE FUNCTION {CHANNEL}_notify() RETURNS trigger LANGUAGE plpgsql AS $$
     DECLARE due double precision;
@@ -127,18 +196,26 @@ NOTIFY_DDL = (
     f"DROP TRIGGER IF EXISTS {CHANNEL}_notify ON {delayed_jobs.name}",
     f"""CREATE TRIGGER {CHANNEL}_notify AFTER INSERT ON {delayed_jobs.name}
     REFERENCING NEW TABLE AS new_jobs FOR EACH STATEMENT EXECUTE FUNCTION {CHANNEL}_notify()""",
+    f"""CREATE OR REPLACE FUNCTION {CHANNEL}_freed() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      PERFORM pg_notify('{CHANNEL}', extract(epoch FROM greatest(NEW.run_at, now() AT TIME ZONE 'UTC'))::text);
+      RETURN NULL;
+    END $$""",
+    f"DROP TRIGGER IF EXISTS {CHANNEL}_freed ON {delayed_jobs.name}",
+    f"""CREATE TRIGGER {CHANNEL}_freed AFTER UPDATE OF locked_by ON {delayed_jobs.name} FOR EACH ROW
+    WHEN (OLD.locked_by IS NOT NULL AND NEW.locked_by IS NULL AND NEW.failed_at IS NULL)
+    EXECUTE FUNCTION {CHANNEL}_freed()""",
 )
-#: Whether the trigger is there (on the ``delayed_jobs`` of the search path).
-HAS_TRIGGER = (f"SELECT 1 FROM pg_trigger WHERE tgname = '{CHANNEL}_notify' "
-               f"AND tgrelid = to_regclass('{delayed_jobs.name}')")
-
+#: Whether both triggers are there (on the ``delayed_jobs`` of the search path).
+HAS_TRIGGER = (f"SELECT 1 FROM pg_trigger WHERE tgname IN ('{CHANNEL}_notify', '{CHANNEL}_freed') "
+               f"AND tgrelid = to_regclass('{delayed_jobs.name}') HAVING count(*) = 2")
 
 class Listener:
     """One connection of its own that LISTENs on ``CHANNEL``, outside the pool.
 
     The caller selects on ``fileno()`` and, when it is readable, calls
     ``take()``; a lost connection raises from ``take`` and the caller opens
-    a new ``Listener`` later. Opening installs the trigger if it is missing
+    a new ``Listener`` later. Opening installs the triggers if one is missing
     (under an advisory lock, so that two daemons starting together do not
     both create it).
     """

@@ -7,8 +7,8 @@ added to the doc needs a runner. A runner no command claims fails too. The
 walk then runs every distinct command in the doc's order on one ``Site``: the
 ``delayed_job`` and ``long_jobs`` commands as written, in bash, against a real
 config file, database, jobs and daemon; the init.d script itself. On MariaDB
-only the key flow runs (db init, check, start, status, drain, stop, restart),
-to keep the suite quick; the rest runs on SQLite.
+and PostgreSQL only the key flow runs (db init, check, start, status, drain,
+stop, restart), to keep the suite quick; the rest runs on SQLite.
 
 Faked, because this machine has no systemd as PID 1: ``systemctl`` (the test
 does what systemd would with the unit file, see ``tests.docs.site``) and so

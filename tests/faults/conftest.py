@@ -29,6 +29,20 @@ from tests.faults import jobs as fjobs
 from tests.process.daemon import Daemon
 
 
+#: ``make reliability`` runs the experiments at their full size (``DJ_FAULTS_FULL=1``); the suite,
+#: as CI runs it, sizes the storms smaller (``size``), each still long enough for what it asserts.
+FULL = os.environ.get("DJ_FAULTS_FULL") == "1"
+
+
+def size(knob: str, ci: float, full: float) -> float:
+    """An experiment's size: ``$DJ_FAULTS_<knob>`` if set, else ``full`` under ``make reliability``,
+    else ``ci``."""
+    given = os.environ.get(f"DJ_FAULTS_{knob}")
+    if given:
+        return float(given)
+    return float(full if FULL else ci)
+
+
 @dataclass
 class Ledger:
     """The runs recorded in a side channel: per token, the (pid, time) of each start and end."""

@@ -24,13 +24,14 @@ from dj_daemon.api import Queue
 from dj_daemon.config import Config
 from tests.conftest import DIALECTS, SERVERS
 from tests.faults import jobs as fjobs
-from tests.faults.conftest import (Ledger, dialect_of, enqueue_timed, locked_rows, report_figure, total_rows,
+from tests.faults.conftest import (Ledger, dialect_of, enqueue_timed, locked_rows, report_figure, size, total_rows,
                                    wait_until)
 from tests.process.daemon import Daemon
 
-JOBS = 6000  # more than the kill rounds get through: the last daemon finds work left
 WORKERS = 2
-KILLS = int(os.environ.get("DJ_FAULTS_DAEMON_KILLS", "4"))
+KILLS = round(size("DAEMON_KILLS", 4, 20))
+#: More than the kill rounds get through (250-450 each here): the last daemon finds work left.
+JOBS = max(2500, 300 * KILLS)
 BATCH = 50  # the default batch_size: what a host loss may run again per worker
 
 
@@ -56,7 +57,7 @@ def test_whole_daemon_kill_storm_runs_no_finished_job_again(config, store, subpr
         kill_times.append(time.monotonic())
         kill_whole(daemon)
         kills += 1
-    started = time.monotonic()
+    started, left = time.monotonic(), total_rows(store)
     last = daemons(subprocess_env, "-n", str(WORKERS))
     last.wait_ready()
     drained = wait_until(lambda: total_rows(store) == 0, timeout=120, interval=0.2)
@@ -70,7 +71,8 @@ def test_whole_daemon_kill_storm_runs_no_finished_job_again(config, store, subpr
                   if any(abs(kill - end) < 0.002 for kill in kill_times))
     report_figure("daemon_kill_storm", dialect_of(store), JOBS, ledger.performed(tokens),
                   len(ledger.doubled(tokens)), len(lost), recover_s, kills=kills, workers=WORKERS,
-                  finished_reruns=after_end, cut_mid_job_reruns=cut_short, ended_at_a_kill=at_kill)
+                  finished_reruns=after_end, cut_mid_job_reruns=cut_short, ended_at_a_kill=at_kill,
+                  left_for_the_last=left)
     assert drained, f"{total_rows(store)} rows left, e.g. {[(j.id, j.locked_by) for j in store.jobs(limit=3)]}"
     assert not lost, f"{len(lost)} jobs never completed, e.g. {lost[:5]}"
     assert after_end <= at_kill, f"{after_end} jobs ran again after they had finished ({at_kill} at a kill)"

@@ -1,10 +1,12 @@
 """The database hangs (a black hole: connections open, no answer): the supervisor's loop goes on.
 
 A frozen server (SIGSTOP) used to freeze the supervisor in its next query
-for PyMySQL's 120 s read timeout: no WATCHDOG=1 meanwhile, so systemd
-(``WatchdogSec=60``) would have killed a daemon that had lost nothing. The
-server here is the shared MariaDB, so it is not stopped: the daemon reaches
-it through ``Relay``, which is frozen instead (``Relay.freeze``).
+for PyMySQL's 120 s read timeout, and for ever on PostgreSQL (libpq has no
+read timeout; the relay's kernel acknowledges every byte, so no TCP timeout
+fires): no WATCHDOG=1 meanwhile, so systemd (``WatchdogSec=60``) would have
+killed a daemon that had lost nothing. The server here is shared, so it is
+not stopped: the daemon reaches it through ``Relay``, which is frozen instead
+(``Relay.freeze``).
 """
 from __future__ import annotations
 

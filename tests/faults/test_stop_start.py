@@ -1,4 +1,4 @@
-"""Experiment 2: SIGTERM the daemon under load and start it again, five times over (MariaDB).
+"""Experiment 2: SIGTERM the daemon under load and start it again, five times over (three in the suite).
 
 With ``DJ_GRACEFUL_TIMEOUT=5`` and jobs of at most 50 ms every job in hand
 finishes inside the grace period, so no job may run twice and none is lost.
@@ -13,10 +13,10 @@ import pytest
 
 from tests.conftest import SERVERS
 from tests.faults.conftest import (Ledger, dialect_of, enqueue_timed, locked_rows, report_figure,
-                                   rows_with_errors, total_rows, wait_until)
+                                   rows_with_errors, size, total_rows, wait_until)
 
 JOBS = 1000
-CYCLES = 5
+CYCLES = round(size("RESTARTS", 3, 5))
 WORKERS = 4
 
 
@@ -58,7 +58,7 @@ def test_stop_and_start_under_load_loses_and_doubles_nothing(config, store, subp
     ledger = Ledger.read(side)
     doubled, lost = ledger.doubled(tokens), ledger.lost(tokens)
     grace_kills = sum(log.count("graceful timeout: killing") for log in logs)
-    report_figure("stop_start_x5", dialect_of(store), JOBS, ledger.performed(tokens), len(doubled), len(lost),
+    report_figure(f"stop_start_x{CYCLES}", dialect_of(store), JOBS, ledger.performed(tokens), len(doubled), len(lost),
                   max(gaps), restarts=CYCLES, graceful_timeout_s=5, max_stop_s=round(max(stops), 2),
                   restart_gaps_s=[round(g, 2) for g in gaps], grace_period_kills=grace_kills)
     assert drained, f"{total_rows(store)} rows left"

@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 
 from dj_daemon.api import Queue
 from dj_daemon.listen import SAFETY_POLL
+from dj_daemon.store.common import INSERT_JOB
 from dj_daemon.store.postgresql import CHANNEL
 from tests import jobs
 from tests.process import listen_jobs
@@ -76,6 +77,25 @@ def test_an_idle_daemon_only_polls_slowly(config, store, start_daemon, tmp_path:
     assert 1 <= len(times) <= 3, times  # the first (at start) and one or two safety polls
     gaps = [later - earlier for earlier, later in zip(times, times[1:])]
     assert all(gap > SAFETY_POLL * 0.9 for gap in gaps), gaps
+
+
+def test_a_job_whose_lock_is_freed_starts_at_once(config, store, start_daemon, tmp_path: Path) -> None:
+    """A lock freed by another host (here ``long_jobs restart`` lifting its hold) announces its job
+    as an insert does: it starts at once, not at the next safety poll."""
+    side = str(tmp_path / "runs.txt")
+    daemon = start_daemon("-n", "1", env=ELSEWHERE)
+    daemon.wait_ready()
+    wait_for(lambda: f"LISTEN {CHANNEL}" in _listening(config.url), what="the supervisor listening")
+    new = Queue(config, store).prepare(listen_jobs.stamp, side, 0.0)
+    now = store.clock()
+    store.transaction(lambda conn: conn.execute(INSERT_JOB, {**new.params(now), "locked_by": "restart",
+                                                             "locked_at": now}))
+    time.sleep(1.0)  # the insert's notification heard, and nothing to take
+    freed_at = time.time()
+    assert store.release_hold("restart") == 1
+    wait_for(lambda: len(jobs.runs(side)) == 1, timeout=SAFETY_POLL + 5, what="the freed job run")
+    started = float(jobs.runs(side)[0].split(":")[1])
+    assert started - freed_at < 1.0, started - freed_at  # the safety poll: up to 10 s
 
 
 #: Seconds within which a PostgreSQL backend reports its transactions to ``pg_stat_database``
