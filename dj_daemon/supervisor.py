@@ -31,6 +31,7 @@ supervisor's without closing it.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import select
 import signal
@@ -76,6 +77,9 @@ class Supervisor:
         self.jobs_done = 0
         self.respawns = Respawns(self.pools)
         self.next_watchdog = self.next_poll = 0.0
+        #: when a job the database announced comes due (``_hear``): a poll then, whatever the
+        #: poll interval's own schedule, which a poll in between must not push back
+        self.announced_due = math.inf
         # the first heartbeat waits: each worker writes its own row as it starts (``Worker.register``),
         # and the round's first statements (compiled anew, the pruning) would take a core from the
         # workers on their way to their first job
@@ -143,7 +147,7 @@ class Supervisor:
         timeout = min(1.0, self.notifier.watchdog_interval or 1.0, self.config.poll_interval)
         heard = self.ear.fds()
         if heard and any(s.waiting for s in self.slots.values()):  # a poll brought forward by ``_hear``
-            timeout = max(0.0, min(timeout, self.next_poll - time.monotonic()))
+            timeout = max(0.0, min(timeout, self._poll_due() - time.monotonic()))
         fds = [self._wake_r] + ([self.nudges] if self.nudges is not None else []) + heard
         try:
             ready, _, _ = select.select(fds, [], [], timeout)
@@ -169,7 +173,7 @@ class Supervisor:
         if wait <= 0:
             self._wake_waiting(None)
         else:
-            self.next_poll = min(self.next_poll, time.monotonic() + wait)
+            self.announced_due = min(self.announced_due, time.monotonic() + wait)
 
     def _maintain(self) -> None:
         now = time.monotonic()
@@ -177,8 +181,10 @@ class Supervisor:
         self._spawn_missing(now)
         self._retire_old_generation()
         self.ear.keep_up(now)
-        if now >= self.next_poll and any(s.waiting for s in self.slots.values()):
+        if now >= self._poll_due() and any(s.waiting for s in self.slots.values()):
             self.next_poll = now + self.ear.poll_interval(self.config.poll_interval)
+            if self.announced_due <= now:
+                self.announced_due = math.inf
             self._poll()
         if now >= self.next_beat:
             self.next_beat = now + self.config.heartbeat_interval
@@ -381,6 +387,12 @@ class Supervisor:
             self.jobs_done += ok + failed
             self.upkeep.tally.count(ok, failed)
             self.respawns.healthy(slot.pool)
+
+    def _poll_due(self) -> float:
+        """When the next idle poll is due: on the poll interval's schedule, or sooner for a job
+        announced for then (before, a poll that fell due in the turn that heard the announcement
+        set the schedule past it, and the job waited a whole safety poll)."""
+        return min(self.next_poll, self.announced_due)
 
     def _poll(self) -> None:
         """One query per pool with idle workers: is there work? Then wake them. With
