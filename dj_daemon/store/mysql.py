@@ -97,11 +97,14 @@ def _shared_context_connection() -> type:
 
 
 def supports_skip_locked(engine: Engine) -> bool:
-    """Ask the server its version (the dialect caches it after the first connect)."""
-    with engine.connect() as conn:
-        version = conn.dialect.server_version_info or ()
-        is_mariadb = bool(getattr(conn.dialect, "is_mariadb", False))
-    return version >= ((10, 6) if is_mariadb else (8, 0, 1))
+    """By the server's version, which the dialect learns at the engine's first connect: asked
+    then (a connect) only if none was made yet. The first reservation asks this inside its
+    transaction, and a connect there opened each worker a second connection before its first job."""
+    dialect = engine.dialect
+    if dialect.server_version_info is None:
+        engine.connect().close()
+    version = dialect.server_version_info or ()
+    return version >= ((10, 6) if getattr(dialect, "is_mariadb", False) else (8, 0, 1))
 
 
 #: The columns a bulk row carries, in its JSON array's order, run_at last. The times come from
