@@ -16,9 +16,10 @@ MySQL 8 has ``JSON_TABLE`` too, but no test here runs on it, so it keeps the
 executemany.
 
 PyMySQL 1.2 prefers TLS when no TLS option is given, and built a new default
-``SSLContext`` for every connection to offer it: loading the system's CA
-bundle, 17-19 ms of CPU per connect here against 1.4 ms without. ``connect``
-gives such connections one context per process (forked workers inherit it).
+``SSLContext`` for every connection to offer it, before it knew whether the
+server has TLS: loading the system's CA bundle, 17-19 ms of CPU per connect
+here against 1.4 ms without. ``connect`` gives such connections one context
+per process, built at the first TLS handshake (forked workers inherit it).
 """
 from __future__ import annotations
 
@@ -75,24 +76,38 @@ def connect(dialect: Dialect, conn_rec: Any, cargs: Any, cparams: dict[str, Any]
     return _shared_context_connection()(*cargs, **cparams)
 
 
+#: What ``_create_ssl_ctx({})`` gives in place of a context: build the shared one on first use.
+_PREFERRED = object()
+
+
 @functools.cache
 def _shared_context_connection() -> type:
     """PyMySQL's ``Connection``, whose preferred-TLS context (the one it builds when no TLS option
-    is given: ``_create_ssl_ctx({})``, unverified, used only if the server offers TLS) is built
-    once per process and shared. Explicit TLS options build their own context, as before; a
-    PyMySQL that never asks for that default context (1.1) is unchanged."""
+    is given: ``_create_ssl_ctx({})``, unverified, used only if the server offers TLS) is built on
+    the first TLS handshake of this process, and shared: forked workers inherit it, and a server
+    without TLS never costs one. Explicit TLS options build their own context at once, as before;
+    a PyMySQL that never asks for that default context (1.1) is unchanged."""
     from pymysql.connections import Connection
 
     class SharedContextConnection(Connection):  # type: ignore[misc]
         preferred_context: Any = None
+        _ctx: Any = None
+
+        @property
+        def ctx(self) -> Any:
+            if self._ctx is not _PREFERRED:
+                return self._ctx
+            cls = SharedContextConnection
+            if cls.preferred_context is None:
+                cls.preferred_context = super()._create_ssl_ctx({})
+            return cls.preferred_context
+
+        @ctx.setter
+        def ctx(self, value: Any) -> None:
+            self._ctx = value
 
         def _create_ssl_ctx(self, sslp: Any) -> Any:
-            if isinstance(sslp, dict) and not sslp:
-                cls = type(self)
-                if cls.preferred_context is None:
-                    cls.preferred_context = super()._create_ssl_ctx(sslp)
-                return cls.preferred_context
-            return super()._create_ssl_ctx(sslp)
+            return _PREFERRED if isinstance(sslp, dict) and not sslp else super()._create_ssl_ctx(sslp)
     return SharedContextConnection
 
 
