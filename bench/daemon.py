@@ -7,6 +7,7 @@ SIGTERM and insist on exit status 0, and check every job's side effect.
 from __future__ import annotations
 
 import atexit
+import importlib.util
 import os
 import shutil
 import signal
@@ -58,10 +59,25 @@ def daemon_env(url: str, **extra: str) -> dict[str, str]:
     return env
 
 
+#: Packages a daemon runs from, compiled whole as an installed package has them: dj_daemon and
+#: bench (some modules are imported only once a worker runs), SQLAlchemy, and the drivers (imported
+#: by SQLAlchemy at the first connect, so ``import dj_daemon.cli`` leaves them out). A start wrote
+#: 17-19 .pyc files of PyMySQL here before.
+PACKAGES = ("dj_daemon", "bench", "sqlalchemy", "pymysql", "psycopg")
+#: What a start imports, so compiled, from outside ``PACKAGES`` too: the daemon's command and its
+#: libraries and standard modules, and those imported only on the way to the first job: sqlite3,
+#: and the IDNA codec (with stringprep) with which a socket connect encodes a host name.
+IMPORTS = ("dj_daemon.cli", "bench.jobs", "sqlite3", "encodings.idna")
+
+
 def fill_bytecode(url: str) -> None:
-    """Compile, into ``BYTECODE``, what a daemon imports, so that no measured start does it."""
-    subprocess.run([sys.executable, "-c", "import dj_daemon.cli, bench.jobs, sqlalchemy.dialects.mysql.pymysql"],
-                   env=daemon_env(url), cwd=str(ROOT), check=True)
+    """Compile, into ``BYTECODE``, what a daemon runs (``IMPORTS``, ``PACKAGES``), so that no measured
+    start does it."""
+    folders = [folder for name in PACKAGES if (spec := importlib.util.find_spec(name)) is not None
+               for folder in spec.submodule_search_locations or ()]
+    for argv in (["-c", f"import {', '.join(IMPORTS)}"], ["-m", "compileall", "-q", "-j", "0", *folders]):
+        subprocess.run([sys.executable, *argv], env=daemon_env(url), cwd=str(ROOT), check=True,
+                       stdout=subprocess.DEVNULL)
 
 
 def vm_rss_mib(pid: int) -> float | None:

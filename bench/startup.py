@@ -9,6 +9,7 @@ least five, is the figure; each run is in ``runs_ms``.
 """
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,11 @@ WORKERS = 2
 
 
 def section_startup(backend: Backend, plan: Plan, folder: Path) -> dict[str, Any]:
+    """The runs' median, and the host's load averages (1, 5, 15 min) as they ended: a start-up on
+    two cores is as fast as what the neighbours leave it."""
     runs = [_first_job(backend, folder / f"{backend.name}-startup-{r}.txt") for r in range(max(plan.runs, MIN_RUNS))]
-    return {"first_job_ms": median(runs), "workers": WORKERS, "runs_ms": runs}
+    return {"first_job_ms": median(runs), "workers": WORKERS, "runs_ms": runs,
+            "loadavg": [round(load, 2) for load in os.getloadavg()]}
 
 
 def _first_job(backend: Backend, side_effects: Path) -> float:

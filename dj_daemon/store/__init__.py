@@ -47,7 +47,8 @@ def open_store(config: Config, timeout: float | None = None) -> "Store":
         dialect = DIALECTS.get(url.get_backend_name())
         if dialect is None:
             raise DatabaseError(f"unsupported database {url.get_backend_name()!r} in {mask_url(config.url)}")
-        engine = failover.create((url, *config.failover_urls), **dialect.engine_options(timeout))
+        engine = failover.create((url, *config.failover_urls), getattr(dialect, "connect", None),
+                                 **dialect.engine_options(timeout))
     except (ArgumentError, NoSuchModuleError, ImportError) as exc:
         raise DatabaseError(f"cannot use database {mask_url(config.url)}: {exc}") from None
     dialect.prepare(engine, timeout)

@@ -36,24 +36,31 @@ from sqlalchemy.engine import URL, Engine, make_url
 
 #: MySQL's ER_UNKNOWN_COM_ERROR, which a Galera node that cannot serve gives to every statement.
 NOT_SERVING = 1047
-#: The URLs each failover engine was made over, so that ``sibling`` can make another like it.
-_URLS: "weakref.WeakKeyDictionary[Engine, tuple[URL, ...]]" = weakref.WeakKeyDictionary()
+#: A new DB-API connection, as SQLAlchemy's ``do_connect`` event makes one (a dialect's ``connect``).
+Connector = Callable[[Any, Any, Any, dict[str, Any]], Any]
+#: The URLs and connector each engine was made with, so that ``sibling`` can make another like it.
+_MADE: "weakref.WeakKeyDictionary[Engine, tuple[tuple[URL, ...], Connector | None]]" = weakref.WeakKeyDictionary()
 
 
-def create(urls: Sequence[str | URL], **options: Any) -> Engine:
-    """An engine on ``urls[0]`` whose new connections go to the first of ``urls`` that answers."""
+def create(urls: Sequence[str | URL], connect: Connector | None = None, **options: Any) -> Engine:
+    """An engine on ``urls[0]`` whose new connections go to the first of ``urls`` that answers,
+    each made by ``connect`` (default: the driver's own)."""
     parsed = tuple(make_url(url) for url in urls)
     engine = create_engine(parsed[0], **options)
     if len(parsed) > 1:
-        event.listen(engine, "do_connect", _first_answering(parsed, dict(options.get("connect_args", {}))))
+        event.listen(engine, "do_connect", _first_answering(parsed, dict(options.get("connect_args", {})),
+                                                            connect or _driver))
         event.listen(engine, "handle_error", _not_serving_is_gone)
-        _URLS[engine] = parsed
+    elif connect is not None:
+        event.listen(engine, "do_connect", connect)
+    _MADE[engine] = (parsed, connect)
     return engine
 
 
 def sibling(engine: Engine, **options: Any) -> Engine:
     """Another engine over the same URLs as ``engine``, with other ``options`` (the idle poll's)."""
-    return create(_URLS.get(engine, (engine.url,)), **options)
+    urls, connect = _MADE.get(engine, ((engine.url,), None))
+    return create(urls, connect, **options)
 
 
 def where(url: URL) -> str:
@@ -61,14 +68,18 @@ def where(url: URL) -> str:
     return f"{url.host or 'localhost'}:{url.port}" if url.port else url.host or url.render_as_string()
 
 
-def _first_answering(urls: tuple[URL, ...], connect_args: dict[str, Any]) -> Callable[..., Any]:
-    def connect(dialect: Any, conn_rec: Any, cargs: Any, cparams: Any) -> Any:
+def _driver(dialect: Any, conn_rec: Any, cargs: Any, cparams: dict[str, Any]) -> Any:
+    return dialect.connect(*cargs, **cparams)
+
+
+def _first_answering(urls: tuple[URL, ...], connect_args: dict[str, Any], make: Connector) -> Connector:
+    def connect(dialect: Any, conn_rec: Any, cargs: Any, cparams: dict[str, Any]) -> Any:
         failures: list[tuple[str, Exception]] = []
         for url in urls:
             args, params = dialect.create_connect_args(url)
             params.update(connect_args)
             try:
-                return _serving(dialect, dialect.connect(*args, **params))
+                return _serving(dialect, make(dialect, conn_rec, args, params))
             except dialect.loaded_dbapi.Error as exc:
                 failures.append((where(url), exc))
         raise _none_answered(failures)

@@ -14,9 +14,16 @@ other enqueues wait for such a statement (up to 30 ms here, against 22 ms
 behind an executemany: docs/performance.md).
 MySQL 8 has ``JSON_TABLE`` too, but no test here runs on it, so it keeps the
 executemany.
+
+PyMySQL 1.2 prefers TLS when no TLS option is given, and built a new default
+``SSLContext`` for every connection to offer it, before it knew whether the
+server has TLS: loading the system's CA bundle, 17-19 ms of CPU per connect
+here against 1.4 ms without. ``connect`` gives such connections one context
+per process, built at the first TLS handshake (forked workers inherit it).
 """
 from __future__ import annotations
 
+import functools
 import json
 import operator
 from typing import Any, Callable, Iterator, Sequence
@@ -61,12 +68,58 @@ def prepare(engine: Engine, timeout: float | None = None) -> None:
     """Nothing to install: the options above are enough."""
 
 
+def connect(dialect: Dialect, conn_rec: Any, cargs: Any, cparams: dict[str, Any]) -> Any:
+    """A new DB-API connection (SQLAlchemy's ``do_connect``, given to ``failover.create``): through
+    ``_shared_context_connection`` with PyMySQL, as the driver itself with any other."""
+    if dialect.driver != "pymysql":
+        return dialect.connect(*cargs, **cparams)
+    return _shared_context_connection()(*cargs, **cparams)
+
+
+#: What ``_create_ssl_ctx({})`` gives in place of a context: build the shared one on first use.
+_PREFERRED = object()
+
+
+@functools.cache
+def _shared_context_connection() -> type:
+    """PyMySQL's ``Connection``, whose preferred-TLS context (the one it builds when no TLS option
+    is given: ``_create_ssl_ctx({})``, unverified, used only if the server offers TLS) is built on
+    the first TLS handshake of this process, and shared: forked workers inherit it, and a server
+    without TLS never costs one. Explicit TLS options build their own context at once, as before;
+    a PyMySQL that never asks for that default context (1.1) is unchanged."""
+    from pymysql.connections import Connection
+
+    class SharedContextConnection(Connection):  # type: ignore[misc]
+        preferred_context: Any = None
+        _ctx: Any = None
+
+        @property
+        def ctx(self) -> Any:
+            if self._ctx is not _PREFERRED:
+                return self._ctx
+            cls = SharedContextConnection
+            if cls.preferred_context is None:
+                cls.preferred_context = super()._create_ssl_ctx({})
+            return cls.preferred_context
+
+        @ctx.setter
+        def ctx(self, value: Any) -> None:
+            self._ctx = value
+
+        def _create_ssl_ctx(self, sslp: Any) -> Any:
+            return _PREFERRED if isinstance(sslp, dict) and not sslp else super()._create_ssl_ctx(sslp)
+    return SharedContextConnection
+
+
 def supports_skip_locked(engine: Engine) -> bool:
-    """Ask the server its version (the dialect caches it after the first connect)."""
-    with engine.connect() as conn:
-        version = conn.dialect.server_version_info or ()
-        is_mariadb = bool(getattr(conn.dialect, "is_mariadb", False))
-    return version >= ((10, 6) if is_mariadb else (8, 0, 1))
+    """By the server's version, which the dialect learns at the engine's first connect: asked
+    then (a connect) only if none was made yet. The first reservation asks this inside its
+    transaction, and a connect there opened each worker a second connection before its first job."""
+    dialect = engine.dialect
+    if dialect.server_version_info is None:
+        engine.connect().close()
+    version = dialect.server_version_info or ()
+    return version >= ((10, 6) if getattr(dialect, "is_mariadb", False) else (8, 0, 1))
 
 
 #: The columns a bulk row carries, in its JSON array's order, run_at last. The times come from

@@ -16,11 +16,11 @@ pay no statement.
 """
 from __future__ import annotations
 
+import importlib
 from datetime import datetime
 from typing import Any, Callable, Sequence
 
 from sqlalchemy import Insert, and_, bindparam, delete, exists, or_, select, update
-from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from ..schema import delayed_jobs as dj, unique_keys as uk
@@ -32,16 +32,25 @@ CLAIM_TRIES = 3
 NOW = bindparam("now", type_=uk.c.expires_at.type)
 
 
+def _dialect(name: str) -> Any:
+    """SQLAlchemy's dialect ``name``, imported when first used: a daemon needs its own only."""
+    return importlib.import_module(f"sqlalchemy.dialects.{name}")
+
+
 def _ignoring_mysql() -> Insert:
-    return mysql.insert(uk).prefix_with("IGNORE")
+    return _dialect("mysql").insert(uk).prefix_with("IGNORE")
+
+
+def _doing_nothing_on_conflict(name: str) -> Callable[[], Insert]:
+    return lambda: _dialect(name).insert(uk).on_conflict_do_nothing(index_elements=[uk.c.name])
 
 
 #: Per dialect name: an INSERT of a key row that does nothing when the key is there.
 INSERT_IGNORING: dict[str, Callable[[], Insert]] = {
     "mysql": _ignoring_mysql,
     "mariadb": _ignoring_mysql,
-    "postgresql": lambda: postgresql.insert(uk).on_conflict_do_nothing(index_elements=[uk.c.name]),
-    "sqlite": lambda: sqlite.insert(uk).on_conflict_do_nothing(index_elements=[uk.c.name]),
+    "postgresql": _doing_nothing_on_conflict("postgresql"),
+    "sqlite": _doing_nothing_on_conflict("sqlite"),
 }
 
 
