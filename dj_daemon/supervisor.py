@@ -38,9 +38,9 @@ import signal
 import time
 from typing import Callable
 
-from . import journal, listen, metrics, nudge, reports, titles
+from . import journal, listen, metrics, nudge, reports, titles, turns
 from .cancel import Canceller
-from .config import Config
+from .config import Config, usable_cpus
 from .errors import ConfigError
 from .journal import Journal
 from .notify import Notifier
@@ -300,8 +300,10 @@ class Supervisor:
         self.metrics.close_in_child()
         self.upkeep.store.forget_connections()
         config = self.config.replace(queues=pool.queues) if pool.queues else self.config
-        with Worker(config, open_store(config), board=board, wake_fd=wake_fd,
-                    parent_pid=self.pid, metrics=self.metrics, journal=self._open_journal()) as worker:
+        workers = sum(p.size for p in self.pools)
+        with Worker(config, open_store(config), board=board, wake_fd=wake_fd, parent_pid=self.pid,
+                    metrics=self.metrics, journal=self._open_journal(),
+                    turns=turns.for_daemon(self.journal_dir, workers, usable_cpus())) as worker:
             worker.install_signal_handlers(daemon=True)
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # what came meanwhile is delivered now
             board.started()

@@ -43,6 +43,7 @@ from .batch import BatchSize, ReleaseIfLong
 from .retry import Policy, ScheduleError, destroys_failed, policy_for
 from .sentinels import closed_gates
 from .store import Filters, Store
+from .turns import Turns, held as turn_held
 from .timeouts import deadline
 
 log = logging.getLogger("dj_daemon.worker")
@@ -96,6 +97,7 @@ class Worker:
 
     def __init__(self, config: Config, store: Store, name: str | None = None, *,
                  board: Board | None = None, wake_fd: int | None = None, parent_pid: int | None = None,
+                 turns: Turns | None = None,
                  metrics: Metrics | None = None, journal: Journal | None = None,
                  patience: float | None = None, stats: Stats | None = None) -> None:
         """``patience``: seconds to wait out a database outage before giving up (None: for ever);
@@ -108,6 +110,7 @@ class Worker:
         self.metrics = metrics or Metrics()
         self.name = name or f"{config.hostname}:{os.getpid()}"
         self.board = board
+        self.turns = turns
         self.wake_fd = wake_fd
         self.parent_pid = parent_pid
         self.journal = journal
@@ -137,10 +140,13 @@ class Worker:
         return payload.resolve(self.config.session_factory, ("*",))
 
     def close(self) -> None:
-        """Stop the batch guard's thread, close the journal and the wake pipe (idempotent)."""
+        """Stop the batch guard's thread, close the journal, the turns and the wake pipe (idempotent)."""
         if self.journal is not None:
             self.journal.close()
             self.journal = None
+        if self.turns is not None:
+            self.turns.close()
+            self.turns = None
         if self._release_if_long is not None:
             self._release_if_long.stop()
             self._release_if_long = None
@@ -336,8 +342,9 @@ class Worker:
         if self.config.max_jobs:
             limit = max(1, min(limit, self.config.max_jobs - self.stats.total))
         try:
-            reserved = self.store.reserve(self.name, self.filters, limit, closed_gates(self.config.sentinel_dir),
-                                          self.config.hostname, self._finished, self._unsure)
+            with turn_held(self.turns, lambda: self.stopping):
+                reserved = self.store.reserve(self.name, self.filters, limit, closed_gates(self.config.sentinel_dir),
+                                              self.config.hostname, self._finished, self._unsure)
         except DatabaseError as exc:
             self._unsure = True  # its commit may have landed, its answer lost: see ``Store.reserve``
             self._database_down(exc)
