@@ -19,6 +19,8 @@ from .store import Store
 log = logging.getLogger("dj_daemon.worker")
 LONG_JOB = 0.5     #: seconds after which a running job gives back the rest of its batch
 FAST_BATCH = 0.25  #: a full batch done quicker than this doubles the next one
+#: The claim of a job with nothing after it (see ``ReleaseIfLong``): empty, never appended to.
+NOTHING: list[Sequence[Job]] = []
 
 
 class BatchSize:
@@ -42,30 +44,47 @@ class ReleaseIfLong:
     Only the first job of a batch wakes the thread; for the next ones, arming just moves
     the due time later, and the thread, waking at the old due time, waits again. A wake-up
     per job would cost two context switches per job at thousands of jobs a second.
+
+    Nor does a job take a lock: its rest is held in a one-item list, its claim, which the
+    worker (``disarm``) and the thread (giving back) each try to ``pop``. A ``pop`` is one
+    step under the GIL, so exactly one of them gets it: the rest either runs here or is
+    given back, never both. Only a worker whose claim the thread took waits, on the
+    thread's lock, to learn whether the give-back held. Two lock round trips per job
+    were a tenth of a worker's CPU per job on SQLite (docs/performance.md).
     """
 
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._cond = threading.Condition()
-        self._rest: Sequence[Job] = ()
+        self._cond = threading.Condition(threading.Lock())
+        self._claim: list[Sequence[Job]] = NOTHING  # the running job's rest, until claimed
         self._due = 0.0
         self._timing = False  # the thread is in a timed wait: it will look at _due again by itself
-        self.released = False
+        self._outcome: tuple[list[Sequence[Job]], bool] | None = None  # the last claim it took, given back?
         self._stopped = False
         self._thread = threading.Thread(target=self._watch, name="release-if-long", daemon=True)
         self._thread.start()
 
     def arm(self, rest: Sequence[Job]) -> None:
-        with self._cond:
-            self._rest, self._due, self.released = rest, time.monotonic() + LONG_JOB, False
-            if rest and not self._timing:
+        """A job starts; ``rest`` (the batch after it) goes back if it runs long."""
+        self._due = time.monotonic() + LONG_JOB
+        self._claim = [rest] if rest else NOTHING
+        if rest and not self._timing:  # read after the claim is set: see ``_watch``
+            with self._cond:
                 self._cond.notify()
 
     def disarm(self) -> bool:
-        """Stop watching; True if the rest was given back meanwhile."""
-        with self._cond:
-            self._rest = ()
-            return self.released
+        """The job ended; True if the rest was given back meanwhile (do not run it)."""
+        claim, self._claim = self._claim, NOTHING
+        try:
+            claim.pop()
+            return False
+        except IndexError:
+            if claim is NOTHING:
+                return False
+        with self._cond:  # the thread took it: wait for the give-back's outcome
+            while self._outcome is None or self._outcome[0] is not claim:
+                self._cond.wait()
+            return self._outcome[1]
 
     def stop(self) -> None:
         """End the thread (after a release in progress) and wait for it: the worker is closing."""
@@ -77,8 +96,11 @@ class ReleaseIfLong:
     def _watch(self) -> None:
         with self._cond:
             while not self._stopped:
-                if not self._rest:
-                    self._timing = False
+                # not timing first, then look for a claim: an ``arm`` that set its claim after
+                # this look saw ``_timing`` false, and notifies once this thread waits
+                self._timing = False
+                claim = self._claim
+                if not claim:
                     self._cond.wait()
                     continue
                 self._timing = True
@@ -86,9 +108,17 @@ class ReleaseIfLong:
                 if delay > 0:
                     self._cond.wait(delay)
                     continue
-                rest, self._rest = self._rest, ()
                 try:
-                    self._store.release(rest)
-                    self.released = True
-                except DatabaseError as exc:  # the jobs stay ours; they run after this one
-                    log.warning("could not give back %d reserved jobs: %s", len(rest), exc)
+                    rest = claim.pop()
+                except IndexError:
+                    continue  # its job ended first
+                self._outcome = (claim, self._give_back(rest))
+                self._cond.notify_all()
+
+    def _give_back(self, rest: Sequence[Job]) -> bool:
+        try:
+            self._store.release(rest)
+            return True
+        except DatabaseError as exc:  # the jobs stay ours; they run after this one
+            log.warning("could not give back %d reserved jobs: %s", len(rest), exc)
+            return False
