@@ -27,7 +27,7 @@ from typing import Any, Callable, Sequence
 
 from sqlalchemy import (
     ARRAY, Column, DateTime, Delete, Integer, Label, Select, TypeDecorator, Update, and_, any_, bindparam, cast,
-    delete, exists, func, or_, select, type_coerce, update,
+    delete, exists, func, literal, or_, select, type_coerce, update,
 )
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql.elements import ColumnElement
@@ -35,6 +35,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from ..concurrency import MARK
 from ..job import KINDS, Job, countable
 from ..schema import delayed_jobs as dj
+from .prepared import execute
 
 
 @dataclass(frozen=True)
@@ -95,8 +96,8 @@ def ready(filters: Filters, due: "Bound | None" = None) -> ColumnElement[bool]:
     ``due`` (a ``Due.clause``) bounds the index scan to due rows; by primary key, none is needed."""
     clauses = [dj.c.run_at <= bindparam("now") if due is None else due.where, dj.c.failed_at.is_(None), unlocked(),
                within_limit()]
-    if filters.queues:
-        clauses.append(dj.c.queue.in_(filters.queues))
+    if filters.queues:  # one bound value each, held by the statement: SQL written once (``prepared``)
+        clauses.append(dj.c.queue.in_([literal(queue, dj.c.queue.type) for queue in filters.queues]))
     if filters.min_priority is not None:
         clauses.append(dj.c.priority >= filters.min_priority)
     if filters.max_priority is not None:
@@ -223,6 +224,8 @@ IDS = bindparam("ids", expanding=True)
 RESERVED = (dj.c.id, dj.c.priority, dj.c.attempts, dj.c.handler, dj.c.queue, leniently(dj.c.run_at), dj.c.strand)
 #: what each of those must hold (``job.KINDS``), checked per reserved row at C speed
 RESERVED_KINDS = tuple(KINDS.get(column.name, (int,)) for column in RESERVED)
+#: places in a ``RESERVED`` row (read by position: the hot path's rows are the driver's, see ``prepared``)
+ID, STRAND = 0, 6
 
 #: A new job's row, bound from ``NewJob.params``: one ``now`` for created_at and updated_at, as
 #: drivers that interpolate (PyMySQL) convert every bound value of every row, and a datetime is
@@ -281,7 +284,7 @@ def reserve_locking(conn: Connection, worker: str, filters: Filters, now: dateti
     On SQLite the transaction is already ``BEGIN IMMEDIATE``, which serialises
     writers, so the plain select is safe there.
     """
-    rows = conn.execute(ready_rows(filters, skip_locked, due.clause(conn)), params(filters, now, limit=limit)).all()
+    rows = execute(conn, ready_rows(filters, skip_locked, due.clause(conn)), params(filters, now, limit=limit))
     return _stamped(conn, cut_batch(rows), worker, now)
 
 
@@ -333,7 +336,7 @@ def reserve_by_id(conn: Connection, worker: str, filters: Filters, now: datetime
     for _ in range(FURTHER + 1):
         query = ready_ids(filters, due.clause(conn), len(taken))
         skipped = {f"x{i}": job_id for i, job_id in enumerate(taken)}
-        candidates = conn.execute(query, {**values, **skipped, "limit": CANDIDATES * limit}).scalars().all()
+        candidates = [row[0] for row in execute(conn, query, {**values, **skipped, "limit": CANDIDATES * limit})]
         if not candidates:
             return []  # nothing ready, or nothing but what others hold
         rows = _lock_candidates(conn, filters, candidates, limit, values)
@@ -351,9 +354,9 @@ def _lock_candidates(conn: Connection, filters: Filters, candidates: Sequence[in
     while len(rows) < limit and start < len(candidates):
         part = candidates[start:start + limit - len(rows)]
         start += len(part)
-        rows += conn.execute(lock_ready_of(filters, len(part)), by_ids(part, **values)).all()
+        rows += execute(conn, lock_ready_of(filters, len(part)), by_ids(part, **values))
     place = {job_id: index for index, job_id in enumerate(candidates)}
-    rows.sort(key=lambda row: place[row.id])  # the server's ORDER: no stored value compared in Python
+    rows.sort(key=lambda row: place[row[ID]])  # the server's ORDER: no stored value compared in Python
     return rows
 
 
@@ -361,7 +364,7 @@ def _stamped(conn: Connection, rows: Sequence[Any], worker: str, now: datetime) 
     """Mark reserved rows as ``worker``'s; the jobs to run."""
     if not rows:
         return []
-    conn.execute(stamp_of(len(rows)), by_ids([row.id for row in rows], worker=worker, now=now))
+    execute(conn, stamp_of(len(rows)), by_ids([row[ID] for row in rows], worker=worker, now=now))
     return [reserved_job(row, worker, now) for row in rows]
 
 
@@ -381,9 +384,9 @@ def cut_batch(rows: list[Any]) -> list[Any]:
     Tracked jobs are the long ones; reserved alone, each passes its drain
     gate right before it starts, and never waits behind another job.
     """
-    if rows and rows[0].strand is not None:
+    if rows and rows[0][STRAND] is not None:
         return rows[:1]
-    return next((rows[:i] for i, row in enumerate(rows) if row.strand is not None), rows)
+    return next((rows[:i] for i, row in enumerate(rows) if row[STRAND] is not None), rows)
 
 
 def unlock(conn: Connection, ids: list[int], worker: str, now: datetime) -> None:
@@ -420,7 +423,7 @@ def reserve_optimistic(conn: Connection, worker: str, filters: Filters, now: dat
         select(*RESERVED).where(dj.c.locked_by == worker, dj.c.locked_at == now).order_by(*ORDER)
     ).all()
     kept = cut_batch(rows)
-    unlock(conn, [row.id for row in rows[len(kept):]], worker, now)
+    unlock(conn, [row[ID] for row in rows[len(kept):]], worker, now)
     return [reserved_job(row, worker, now) for row in kept]
 
 

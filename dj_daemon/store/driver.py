@@ -28,6 +28,7 @@ from sqlalchemy.pool import PoolProxiedConnection
 
 from ..schema import delayed_jobs as dj
 from .common import INSERT_JOB
+from .prepared import Prepared
 
 T = TypeVar("T")
 #: In a forked child: the parent's connection objects, reachable until the child exits (``keep_unclosed``).
@@ -50,8 +51,8 @@ class PlainInsert:
         self.begin, self.bulk = begin, bulk
         # The id as SQLAlchemy would get it: the cursor's lastrowid where the driver has one, else RETURNING.
         self.returning = not dialect.postfetch_lastrowid
-        self.one = _Compiled(INSERT_JOB.returning(dj.c.id) if self.returning else INSERT_JOB, dialect)
-        self.many = _Compiled(INSERT_JOB, dialect)
+        self.one = Prepared(INSERT_JOB.returning(dj.c.id) if self.returning else INSERT_JOB, dialect, COLUMNS)
+        self.many = Prepared(INSERT_JOB, dialect, COLUMNS)
 
     def run(self, cursor: Any, rows: Sequence[dict[str, Any]]) -> list[int]:
         """Insert ``rows``; the new id when there is one row (none for many, as ``Store.insert``)."""
@@ -65,38 +66,6 @@ class PlainInsert:
         else:
             cursor.executemany(self.many.sql, [self.many.params(row) for row in rows])
         return []
-
-
-class _Compiled:
-    """One statement's SQL and how to turn a row into its parameters (positional or named)."""
-
-    def __init__(self, statement: Any, dialect: Dialect) -> None:
-        compiled = statement.compile(dialect=dialect, column_keys=list(COLUMNS))
-        self.sql = compiled.string
-        by_type: dict[Any, Callable[[Any], Any] | None] = {}  # one processor per type: see ``params``
-        for bind in compiled.binds.values():
-            if bind.type not in by_type:
-                by_type[bind.type] = bind.type.dialect_impl(dialect).bind_processor(dialect)
-        processors = {name: by_type[bind.type] for name, bind in compiled.binds.items()}
-        self.order = [(name, processors[name]) for name in compiled.positiontup or ()] if compiled.positional else None
-        self.named = [(name, p) for name, p in processors.items() if p is not None]
-
-    def params(self, row: dict[str, Any]) -> Any:
-        """The row's values as the driver takes them. A value bound more than once with one type
-        (a new job's ``now``, and its ``run_at`` unless set) is converted once."""
-        if self.order is None and not self.named:
-            return row  # named parameters, nothing to convert: the row as it is
-        converted: dict[tuple[int, Any], Any] = {}
-        values = []
-        for name, process in self.order if self.order is not None else self.named:
-            value = row[name]
-            if process is not None:
-                key = (id(value), process)
-                if key not in converted:
-                    converted[key] = process(value)
-                value = converted[key]
-            values.append(value)
-        return values if self.order is not None else {**row, **dict(zip((n for n, _ in self.named), values))}
 
 
 class Cursors:

@@ -21,7 +21,7 @@ from sqlalchemy.pool import NullPool
 from ..job import Job, NewJob
 from ..schema import delayed_jobs as dj
 from ..tracking import Gate, State
-from . import common, driver, failover, sqlite, states, unique
+from . import common, driver, failover, prepared, sqlite, states, unique
 from .common import Filters
 from .database import Database, _retryable
 
@@ -37,7 +37,8 @@ def _delete_finished(conn: Connection, jobs: Sequence[Job], now: datetime) -> No
     """Delete successful jobs still held by their worker; tracked ones become ``completed``."""
     if not jobs:
         return
-    conn.execute(common.delete_finished_of(len(jobs)), common.by_ids([j.id for j in jobs], worker=jobs[0].locked_by))
+    ids = [job.id for job in jobs]
+    prepared.execute(conn, common.delete_finished_of(len(ids)), common.by_ids(ids, worker=jobs[0].locked_by))
     unique.release(conn, unique.keyed(jobs))
     states.set_state(conn, [j.id for j in jobs if j.tracked], State.COMPLETED, now, finished_at=now,
                      delayed_job_id=None)  # the row is gone; its id may be given to another job
