@@ -97,23 +97,23 @@ def execute(conn: Connection, statement: Any, values: Mapping[str, Any]) -> list
     ``conn.execute``.
     """
     dialect = conn.dialect
-    statement_ = prepare(statement, dialect)
-    parameters = statement_.params(values)
+    compiled = prepare(statement, dialect)
+    parameters = compiled.params(values)
     raw = conn.connection
     cursor = raw.cursor()
     dispatch = conn.dispatch
     try:
         if dispatch.before_cursor_execute:
-            dispatch.before_cursor_execute(conn, cursor, statement_.sql, parameters, None, False)
-        cursor.execute(statement_.sql, parameters)
+            dispatch.before_cursor_execute(conn, cursor, compiled.sql, parameters, None, False)
+        cursor.execute(compiled.sql, parameters)
         if dispatch.after_cursor_execute:
-            dispatch.after_cursor_execute(conn, cursor, statement_.sql, parameters, None, False)
-        return statement_.rows(cursor)
+            dispatch.after_cursor_execute(conn, cursor, compiled.sql, parameters, None, False)
+        return compiled.rows(cursor)
     except dialect.loaded_dbapi.Error as exc:
         gone = bool(dialect.is_disconnect(exc, raw.dbapi_connection, cursor))
         if gone:
             conn.invalidate(exc)
-        raise DBAPIError.instance(statement_.sql, parameters, exc, dialect.loaded_dbapi.Error,
+        raise DBAPIError.instance(compiled.sql, parameters, exc, dialect.loaded_dbapi.Error,
                                   connection_invalidated=gone, dialect=dialect) from exc
     finally:
         cursor.close()
