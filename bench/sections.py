@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from sqlalchemy import event
+
 from dj_daemon.api import Queue
 from dj_daemon.config import Config
 from dj_daemon.job import NewJob, utcnow
@@ -462,37 +464,27 @@ def _fill(backend: Backend, rows: int, side_effects: Path) -> float:
     return round(time.perf_counter() - t0, 1)
 
 
-class _Capture:
-    """A stand-in connection: records the statements the store's reservation sends, returns no rows."""
-
-    def __init__(self) -> None:
-        self.statements: list[Any] = []
-
-    def execute(self, statement: Any, parameters: Any = None, *args: Any, **kwargs: Any) -> "_Capture":
-        # the store binds values separately (cached statements): fold them in for a literal copy
-        self.statements.append(statement.params(**parameters) if parameters else statement)
-        return self
-
-    def scalars(self) -> "_Capture":
-        return self
-
-    def all(self) -> list:
-        return []
-
-
 def reservation_sql(backend: Backend, limit: int = 1) -> str:
     """The first SELECT of the store's reservation (``Store.lock_ready``), the one that searches the
-    queue, compiled for this server with literal binds. On MariaDB it is the plain read of
-    ``common.reserve_by_id``; its second statement locks the ids found by primary key."""
+    queue, as this server runs it, its values inlined by the driver (``mogrify``). On MariaDB it is
+    the plain read of ``common.reserve_by_id``; its second statement locks the ids found by primary
+    key. The reservation runs for real, in a transaction rolled back (the list of stored priorities
+    it reads first, ``common.ListedPriorities``, is not the one asked for)."""
     store = open_store(config_for(backend))
+    sent: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "DISTINCT" not in statement and not sent:
+            sent.append(cursor.mogrify(statement, parameters))
+    event.listen(store.engine, "before_cursor_execute", seen)
     try:
-        with store.engine.connect():
-            pass  # the dialect learns it is MariaDB and its version
-        capture = _Capture()
-        store.lock_ready(capture, "bench:explain", Filters(), utcnow(), limit)
-        statement = capture.statements[0]
-        return str(statement.compile(dialect=store.engine.dialect, compile_kwargs={"literal_binds": True}))
+        with store.engine.connect() as conn:
+            with conn.begin() as transaction:
+                store.lock_ready(conn, "bench:explain", Filters(), utcnow(), limit)
+                transaction.rollback()
+        return sent[0]
     finally:
+        event.remove(store.engine, "before_cursor_execute", seen)
         store.dispose()
 
 
@@ -567,6 +559,7 @@ def _backlog_run(backend: Backend, side_effects: Path, target: int, cap: float) 
 def section_backlog(backend: Backend, plan: Plan, folder: Path) -> dict[str, Any]:
     side_effects = folder / "backlog.txt"
     side_effects.unlink(missing_ok=True)
+    backend.reset()  # an empty queue to reserve from: this section may run alone
     before_fill = reservation_sql(backend)  # its "now" precedes every row's run_at: no job is due
     out: dict[str, Any] = {"large": {"rows": plan.backlog_rows, "fill_s": _fill(backend, plan.backlog_rows, side_effects)}}
     out["reservation_sql"] = reservation_sql(backend)
