@@ -3,11 +3,14 @@
 A worker reserves several short jobs per round trip, which is most of the
 speed of a database queue; but it must never sit on reserved jobs it is not
 about to start. While a job runs, a timer stands ready: once the job has run
-``LONG_JOB`` seconds, the rest of its batch is unlocked for other workers.
+``LONG_JOB`` seconds, the rest of its batch is unlocked for other workers; and
+once the batch has run ``turns.SLICE``, the worker's turn (if it holds one, see
+``turns``) goes back to the other workers.
 """
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from typing import Sequence
@@ -15,6 +18,7 @@ from typing import Sequence
 from .errors import DatabaseError
 from .job import Job
 from .store import Store
+from .turns import SLICE, Turn
 
 log = logging.getLogger("dj_daemon.worker")
 LONG_JOB = 0.5     #: seconds after which a running job gives back the rest of its batch
@@ -39,11 +43,13 @@ class BatchSize:
 
 class ReleaseIfLong:
     """One background thread per worker that, while a job runs past ``LONG_JOB`` seconds,
-    unlocks the rest of its batch. Armed and disarmed around each job: no thread per job.
+    unlocks the rest of its batch, and while a batch runs past ``SLICE``, gives back the turn
+    it holds. Armed and disarmed around each job, held for each batch: no thread per job.
 
     Only the first job of a batch wakes the thread; for the next ones, arming just moves
     the due time later, and the thread, waking at the old due time, waits again. A wake-up
-    per job would cost two context switches per job at thousands of jobs a second.
+    per job would cost two context switches per job at thousands of jobs a second. So for
+    turns: the thread, timing one batch's turn, wakes at its due time and times the next.
 
     Nor does a job take a lock: its rest is held in a one-item list, its claim, which the
     worker (``disarm``) and the thread (giving back) each try to ``pop``. A ``pop`` is one
@@ -58,11 +64,22 @@ class ReleaseIfLong:
         self._cond = threading.Condition(threading.Lock())
         self._claim: list[Sequence[Job]] = NOTHING  # the running job's rest, until claimed
         self._due = 0.0
+        self._turn: Turn | None = None  # the running batch's turn, until given back
+        self._turn_due = 0.0
         self._timing = False  # the thread is in a timed wait: it will look at _due again by itself
         self._outcome: tuple[list[Sequence[Job]], bool] | None = None  # the last claim it took, given back?
         self._stopped = False
         self._thread = threading.Thread(target=self._watch, name="release-if-long", daemon=True)
         self._thread.start()
+
+    def hold(self, turn: Turn | None) -> None:
+        """A batch starts, holding ``turn`` (if any): given back if the batch runs past ``SLICE``
+        (the worker gives it back itself at the batch's end: ``Turn.give`` happens once)."""
+        self._turn_due = time.monotonic() + SLICE
+        self._turn = turn
+        if turn is not None and not self._timing:  # read after the turn is set: see ``_watch``
+            with self._cond:
+                self._cond.notify()
 
     def arm(self, rest: Sequence[Job]) -> None:
         """A job starts; ``rest`` (the batch after it) goes back if it runs long."""
@@ -99,12 +116,19 @@ class ReleaseIfLong:
                 # not timing first, then look for a claim: an ``arm`` that set its claim after
                 # this look saw ``_timing`` false, and notifies once this thread waits
                 self._timing = False
-                claim = self._claim
-                if not claim:
+                claim, turn = self._claim, self._turn
+                if not claim and turn is None:
                     self._cond.wait()
                     continue
                 self._timing = True
-                delay = self._due - time.monotonic()
+                now = time.monotonic()
+                if turn is not None and self._turn_due <= now:
+                    if self._turn is turn:  # else a new batch holds a new one, timed from now on
+                        self._turn = None
+                    turn.give()
+                    continue
+                due = min(self._due if claim else math.inf, self._turn_due if turn is not None else math.inf)
+                delay = due - now
                 if delay > 0:
                     self._cond.wait(delay)
                     continue

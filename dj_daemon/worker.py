@@ -43,7 +43,7 @@ from .batch import BatchSize, ReleaseIfLong
 from .retry import Policy, ScheduleError, destroys_failed, policy_for
 from .sentinels import closed_gates
 from .store import Filters, Store
-from .turns import Turns, held as turn_held
+from .turns import Turn, Turns
 from .timeouts import deadline
 
 log = logging.getLogger("dj_daemon.worker")
@@ -111,6 +111,7 @@ class Worker:
         self.name = name or f"{config.hostname}:{os.getpid()}"
         self.board = board
         self.turns = turns
+        self._turn: Turn | None = None  # held from a reservation to the end of its batch
         self.wake_fd = wake_fd
         self.parent_pid = parent_pid
         self.journal = journal
@@ -144,12 +145,13 @@ class Worker:
         if self.journal is not None:
             self.journal.close()
             self.journal = None
-        if self.turns is not None:
-            self.turns.close()
-            self.turns = None
-        if self._release_if_long is not None:
+        if self._release_if_long is not None:  # first: its thread may be giving back a turn
             self._release_if_long.stop()
             self._release_if_long = None
+        if self.turns is not None:
+            self._end_turn()
+            self.turns.close()
+            self.turns = None
         if self._wake_r < 0:
             return
         previous = signal.set_wakeup_fd(-1)
@@ -232,6 +234,7 @@ class Worker:
                     self.board.woke()
                 continue
             self._each_batch(jobs)
+            self._end_turn()
         self._flush()
         return self.stats
 
@@ -242,6 +245,7 @@ class Worker:
         """
         started = time.monotonic()
         guard = self._guard()
+        guard.hold(self._turn)
         titles.busy(jobs[0].id)
         self._report_busy(jobs[0].id)
         for index, job in enumerate(jobs):
@@ -268,6 +272,12 @@ class Worker:
             else:
                 self._report_ended(ok)
         self.batch.after(len(jobs), time.monotonic() - started)
+
+    def _end_turn(self) -> None:
+        """Give back the turn taken with the reservation (if any, and if the batch guard has not)."""
+        if self._turn is not None:
+            self._turn.give()
+            self._turn = None
 
     def _guard(self) -> ReleaseIfLong:
         """The batch guard's thread, started on the first batch (after any fork)."""
@@ -341,11 +351,13 @@ class Worker:
         limit = self.batch.current
         if self.config.max_jobs:
             limit = max(1, min(limit, self.config.max_jobs - self.stats.total))
+        if self.turns is not None:
+            self._turn = self.turns.take(lambda: self.stopping)
         try:
-            with turn_held(self.turns, lambda: self.stopping):
-                reserved = self.store.reserve(self.name, self.filters, limit, closed_gates(self.config.sentinel_dir),
-                                              self.config.hostname, self._finished, self._unsure)
+            reserved = self.store.reserve(self.name, self.filters, limit, closed_gates(self.config.sentinel_dir),
+                                          self.config.hostname, self._finished, self._unsure)
         except DatabaseError as exc:
+            self._end_turn()
             self._unsure = True  # its commit may have landed, its answer lost: see ``Store.reserve``
             self._database_down(exc)
             return None
@@ -356,6 +368,8 @@ class Worker:
             log.info("job parked as %s (drain sentinel present) %s", state.value, job.log_context(),
                      extra={"job": job})
             self.metrics.parked(job.queue, job.name, state.value)
+        if not reserved.jobs:
+            self._end_turn()  # nothing to run: another worker's turn (its batch keeps it, see ``turns``)
         if reserved.parked and not reserved.jobs:
             return None  # look again at once: what follows the parked jobs may be runnable
         if self._db_down_since is not None:

@@ -52,6 +52,23 @@ def sleep_then_record(path: str, seconds: float, token: str = "done") -> None:
     record(path, token)
 
 
+def turn_state(path: str, folder: str, seconds: float = 0.0) -> None:
+    """After ``seconds``, record whether the host's only turn (``dj_daemon.turns``, kept in
+    ``folder``) is held by someone, this job's own worker included: a fresh lock file opened
+    here is another holder to the kernel."""
+    from dj_daemon.turns import Turns
+
+    time.sleep(seconds)
+    turns = Turns(folder, 1)
+    try:
+        turn = turns.take(lambda: True)  # no wait
+        record(path, "held" if turn is None else "free")
+        if turn is not None:
+            turn.give()
+    finally:
+        turns.close()
+
+
 @job(queue="mail", priority=3, max_attempts=2, backoff=0)
 def decorated(path: str, token: str) -> str:
     record(path, token)
