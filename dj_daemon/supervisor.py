@@ -16,17 +16,19 @@ Signal handlers record the signal and return; the loop calls one small
 |            | named in last_error), respawn with backoff                     |                                    |
 
 Workers tell the supervisor what they do on a board each, memory they share
-with it (see ``reports``, which words STATUS= too); ``pools.Respawns`` times respawns after early deaths;
-its database duties (releases, heartbeats, polls, queue readings) are in
-``upkeep``. A worker deletes its finished jobs with its next reservation, and
-keeps them meanwhile in a journal of its own (see ``journal``); if it dies
-first, the supervisor (or, were it killed too, the next one) reads that
-journal and deletes them instead of running them again. Idle workers
-``wait`` on a pipe of their own: the supervisor polls the database once for
-all of them every ``poll_interval`` (or at once when an enqueue on this host
-nudges it, see ``nudge``, or PostgreSQL announces one from any host, see ``listen``) and wakes the idle workers of a pool that has work. Nothing that holds a socket
-crosses a fork: each worker opens its own store after the fork and drops the
-supervisor's without closing it.
+with it (see ``reports``, which words STATUS= and the status dump too);
+``pools.Respawns`` times respawns after early deaths; its database duties
+(releases, heartbeats, polls, queue readings) are in ``upkeep``. A worker
+deletes its finished jobs with its next reservation, and keeps them meanwhile
+in a journal of its own (see ``journal``); if it dies first, the supervisor
+(or, were it killed too, the next one) reads that journal and deletes them
+instead of running them again. Idle workers ``wait`` on a pipe of their own:
+the supervisor polls the database once for all of them every ``poll_interval``
+(or at once when an enqueue on this host nudges it, see ``nudge``, or
+PostgreSQL announces one from any host, see ``listen``) and wakes the idle
+workers of a pool that has work. Nothing that holds a socket crosses a fork:
+each worker opens its own store after the fork and drops the supervisor's
+without closing it.
 """
 from __future__ import annotations
 
@@ -241,12 +243,9 @@ class Supervisor:
         log.info("reloaded config: %s; replacing workers one at a time", pools_text(self.pools))
 
     def handle_usr2(self) -> None:
-        log.info("status: %s", self._status_text())
-        for slot in sorted(self.slots.values(), key=lambda s: s.pid):
-            log.info("  worker %s pool=%s gen=%d %s jobs_done=%d up=%.0fs%s", slot.name,
-                     self.pools[slot.pool].label() if slot.pool < len(self.pools) else "?", slot.generation,
-                     f"busy job {slot.job}" if slot.job else "idle", slot.done,
-                     time.monotonic() - slot.started, " retiring" if slot.retiring else "")
+        labels = [pool.label() for pool in self.pools]
+        for line in reports.status_dump(self._status_text(), self.slots.values(), labels, time.monotonic()):
+            log.info("%s", line)
 
     def handle_chld(self) -> None:
         """Nothing beyond waking the loop, which reaps on every turn."""
