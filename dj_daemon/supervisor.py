@@ -28,7 +28,8 @@ the supervisor polls the database once for all of them every ``poll_interval``
 PostgreSQL announces one from any host, see ``listen``) and wakes the idle
 workers of a pool that has work (see ``wakeups``). Nothing that holds a socket
 crosses a fork: each worker opens its own store after the fork and drops the
-supervisor's without closing it.
+supervisor's without closing it (see ``forked``, the child's side of the
+fork).
 """
 from __future__ import annotations
 
@@ -39,22 +40,20 @@ import signal
 import time
 from typing import Callable
 
-from . import journal, listen, metrics, nudge, reports, titles, turns
+from . import forked, journal, listen, metrics, nudge, reports
 from .cancel import Canceller
-from .config import Config, usable_cpus
+from .config import Config
 from .errors import ConfigError
-from .journal import Journal
 from .notify import Notifier
 from .pools import Pool, Respawns, pools_of, pools_text
 from .processes import describe_exit
 from .reports import Board, Slot
-from .store import open_store
 from .upkeep import Upkeep
 from .wakeups import Wakeups
-from .worker import Worker
 
 log = logging.getLogger("dj_daemon.supervisor")
-HANDLED = ("TERM", "INT", "QUIT", "HUP", "USR2", "CHLD")
+#: the signals the loop takes, each to its ``handle_<name>``
+HANDLED = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGUSR2, signal.SIGCHLD)
 STATUS_EVERY = 5.0      # seconds between queue readings (STATUS=, metrics): each reads a bounded few rows
 FIRST_BEAT = 1.0        # seconds from start to the first heartbeat round, at most
 
@@ -134,8 +133,8 @@ class Supervisor:
 
     def _install_signals(self) -> None:
         signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
-        for name in HANDLED:
-            signal.signal(getattr(signal, f"SIG{name}"), lambda signum, frame: self.signals.append(signum))
+        for signum in HANDLED:
+            signal.signal(signum, lambda taken, frame: self.signals.append(taken))
 
     def _take_signals(self) -> list[int]:
         taken, self.signals[:] = list(self.signals), []
@@ -239,14 +238,15 @@ class Supervisor:
         wake_r, wake_w = os.pipe()
         board = Board()
         number = min(set(range(len(self.slots) + 1)) - {s.number for s in self.slots.values()})  # as ps shows
-        mask = signal.pthread_sigmask(signal.SIG_BLOCK, [getattr(signal, f"SIG{name}") for name in HANDLED])
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
         pid = os.fork()
         if pid == 0:
             code = 1
             try:
-                titles.worker(number, self.pools[index].label())
-                os.close(wake_w)
-                code = self._worker_main(self.pools[index], wake_r, board, mask)
+                code = forked.run_worker(number, self.pools[index], self.config, self._inherited(wake_w),
+                                         board=board, wake_fd=wake_r, mask=mask, parent_pid=self.pid,
+                                         metrics=self.metrics, journal_dir=self.journal_dir,
+                                         workers=sum(p.size for p in self.pools))
             except BaseException:  # log, never let a child run the parent's code
                 log.exception("worker %d crashed", os.getpid())
             finally:
@@ -258,39 +258,12 @@ class Supervisor:
         self.slots[pid] = Slot(pid, name, index, self.generation, time.monotonic(), board, wake=wake_w, number=number)
         log.info("spawned worker %s for pool %s", name, self.pools[index].label())
 
-    def _worker_main(self, pool: Pool, wake_fd: int, board: Board, mask: set[signal.Signals]) -> int:
-        """In the forked child: drop what belongs to the supervisor, then run a worker loop."""
-        signal.set_wakeup_fd(-1)
-        for name in HANDLED:
-            signal.signal(getattr(signal, f"SIG{name}"), signal.SIG_DFL)
-        for fd in (self._wake_r, self._wake_w, *(s.wake for s in self.slots.values())):
-            os.close(fd)
-        self.wakeups.forget_in_child()
-        self.notifier.close_in_child()
-        self.metrics.close_in_child()
-        self.upkeep.store.forget_connections()
-        config = self.config.replace(queues=pool.queues) if pool.queues else self.config
-        workers = sum(p.size for p in self.pools)
-        with Worker(config, open_store(config), board=board, wake_fd=wake_fd, parent_pid=self.pid,
-                    metrics=self.metrics, journal=self._open_journal(),
-                    turns=turns.for_daemon(self.journal_dir, workers, usable_cpus())) as worker:
-            worker.install_signal_handlers(daemon=True)
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # what came meanwhile is delivered now
-            board.started()
-            worker.register()
-            worker.run()
-        worker.store.dispose()
-        return 0
-
-    def _open_journal(self) -> Journal | None:
-        """In the forked child: its journal; without one, its worker deletes each job as it ends."""
-        name = f"{self.config.hostname}:{os.getpid()}"
-        try:
-            return Journal(self.journal_dir, name)
-        except OSError as exc:
-            log.error("worker %s: cannot open its journal in %s (%s); deleting each job as it ends",
-                      name, self.journal_dir, exc.strerror)
-            return None
+    def _inherited(self, wake_w: int) -> forked.Inherited:
+        """What a worker forked now holds of ours and must let go: our signals, the pipes (our end
+        ``wake_w`` of its own, the loop's, the other workers'), the sockets and connections."""
+        pipes = (wake_w, self._wake_r, self._wake_w, *(s.wake for s in self.slots.values()))
+        return forked.Inherited(HANDLED, pipes, (self.wakeups.forget_in_child, self.notifier.close_in_child,
+                                                 self.metrics.close_in_child, self.upkeep.store.forget_connections))
 
     def _signal(self, slot: Slot, signum: int) -> None:
         try:
