@@ -3,16 +3,16 @@
 Each worker has a ``Board``: a few numbers in memory it shares with its
 supervisor (made before the fork), which it writes as it goes (up, waiting
 for work, the job it runs, its runs that ended) and the supervisor reads
-when it needs them: STATUS= (``status_text``), the status dump, the
-heartbeats, the jobs done counted for the web page's charts. What a dead
-worker's rows become is read from its journal, which outlives the
-supervisor too (see ``journal``).
+when it needs them: STATUS= (``status_text``), the status dump
+(``status_dump``), the heartbeats, the jobs done counted for the web page's
+charts. What a dead worker's rows become is read from its journal, which
+outlives the supervisor too (see ``journal``).
 """
 from __future__ import annotations
 
 import mmap
 from dataclasses import dataclass, field
-from typing import Collection, Iterable
+from typing import Collection, Iterable, Sequence
 
 UP, WAITS, WAITING, JOB, OK, FAILED = range(6)  #: the board's fields, 8 bytes each
 
@@ -126,3 +126,16 @@ def status_text(slots: Collection[Slot], jobs_done: int, queued: str, respawning
     text = (f"{len(slots)} workers ({working} busy, {len(slots) - working} idle), "
             f"{jobs_done} jobs done, {queued} queued")
     return text + respawning + (f"; database unreachable: {db_error}" if db_error else "")
+
+
+def status_dump(status: str, slots: Iterable[Slot], labels: Sequence[str], now: float) -> list[str]:
+    """The supervisor's status dump (USR2): its ``status`` line, then a line per worker by pid: its
+    pool's label from ``labels`` ("?" for a pool a reload took away), generation, job, runs
+    ended and age at ``now`` (monotonic)."""
+    lines = [f"status: {status}"]
+    for slot in sorted(slots, key=lambda s: s.pid):
+        label = labels[slot.pool] if slot.pool < len(labels) else "?"
+        doing = f"busy job {slot.job}" if slot.job else "idle"
+        lines.append(f"  worker {slot.name} pool={label} gen={slot.generation:d} {doing} jobs_done={slot.done:d} "
+                     f"up={now - slot.started:.0f}s{' retiring' if slot.retiring else ''}")
+    return lines

@@ -16,43 +16,44 @@ Signal handlers record the signal and return; the loop calls one small
 |            | named in last_error), respawn with backoff                     |                                    |
 
 Workers tell the supervisor what they do on a board each, memory they share
-with it (see ``reports``, which words STATUS= too); ``pools.Respawns`` times respawns after early deaths;
-its database duties (releases, heartbeats, polls, queue readings) are in
-``upkeep``. A worker deletes its finished jobs with its next reservation, and
-keeps them meanwhile in a journal of its own (see ``journal``); if it dies
-first, the supervisor (or, were it killed too, the next one) reads that
-journal and deletes them instead of running them again. Idle workers
-``wait`` on a pipe of their own: the supervisor polls the database once for
-all of them every ``poll_interval`` (or at once when an enqueue on this host
-nudges it, see ``nudge``, or PostgreSQL announces one from any host, see ``listen``) and wakes the idle workers of a pool that has work. Nothing that holds a socket
+with it (see ``reports``, which words STATUS= and the status dump too);
+``pools.Respawns`` times respawns after early deaths; its database duties
+(releases, heartbeats, polls, queue readings) are in ``upkeep``. A worker
+deletes its finished jobs with its next reservation, and keeps them meanwhile
+in a journal of its own (see ``journal``); if it dies first, the supervisor
+(or, were it killed too, the next one) reads that journal and deletes them
+instead of running them again. Idle workers ``wait`` on a pipe of their own:
+the supervisor polls the database once for all of them every ``poll_interval``
+(or at once when an enqueue on this host nudges it, see ``nudge``, or
+PostgreSQL announces one from any host, see ``listen``) and wakes the idle
+workers of a pool that has work (see ``wakeups``). Nothing that holds a socket
 crosses a fork: each worker opens its own store after the fork and drops the
-supervisor's without closing it.
+supervisor's without closing it (see ``forked``, the child's side of the
+fork).
 """
 from __future__ import annotations
 
 import logging
-import math
 import os
 import select
 import signal
 import time
 from typing import Callable
 
-from . import journal, listen, metrics, nudge, reports, titles, turns
+from . import forked, journal, listen, metrics, nudge, reports
 from .cancel import Canceller
-from .config import Config, usable_cpus
+from .config import Config
 from .errors import ConfigError
-from .journal import Journal
 from .notify import Notifier
 from .pools import Pool, Respawns, pools_of, pools_text
 from .processes import describe_exit
 from .reports import Board, Slot
-from .store import open_store
 from .upkeep import Upkeep
-from .worker import Worker
+from .wakeups import Wakeups
 
 log = logging.getLogger("dj_daemon.supervisor")
-HANDLED = ("TERM", "INT", "QUIT", "HUP", "USR2", "CHLD")
+#: the signals the loop takes, each to its ``handle_<name>``
+HANDLED = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGUSR2, signal.SIGCHLD)
 STATUS_EVERY = 5.0      # seconds between queue readings (STATUS=, metrics): each reads a bounded few rows
 FIRST_BEAT = 1.0        # seconds from start to the first heartbeat round, at most
 
@@ -76,10 +77,7 @@ class Supervisor:
         self.ready_sent = False
         self.jobs_done = 0
         self.respawns = Respawns(self.pools)
-        self.next_watchdog = self.next_poll = 0.0
-        #: when a job the database announced comes due (``_hear``): a poll then, whatever the
-        #: poll interval's own schedule, which a poll in between must not push back
-        self.announced_due = math.inf
+        self.next_watchdog = 0.0
         # the first heartbeat waits: each worker writes its own row as it starts (``Worker.register``),
         # and the round's first statements (compiled anew, the pruning) would take a core from the
         # workers on their way to their first job
@@ -101,7 +99,7 @@ class Supervisor:
         for fd in (self._wake_r, self._wake_w):
             os.set_blocking(fd, False)
         self._install_signals()
-        self.nudges = nudge.listen(self.config)
+        nudges = nudge.listen(self.config)
         self.metrics = metrics.start(self.config)
         self.journal_dir = journal.folder_of(self.config.journal_dir, self.config.sentinel_dir)
         try:
@@ -110,7 +108,7 @@ class Supervisor:
             raise ConfigError(f"cannot keep worker journals in {self.journal_dir}: {exc.strerror} "
                               "(set [daemon] journal_dir to a folder this user can write)") from None
         self.upkeep = Upkeep(self.config, self.metrics, self.journal_dir, self.notifier.watchdog_interval)
-        self.ear = listen.Ear(self.upkeep.store)
+        self.wakeups = Wakeups(nudges, listen.Ear(self.upkeep.store))
         log.info("supervisor %d starting %s on %s", self.pid, pools_text(self.pools), self.config.safe_url)
         self.upkeep.release_orphans()
         while True:
@@ -128,17 +126,15 @@ class Supervisor:
         self.upkeep.retry_pending()
         self.notifier.status("stopped")
         log.info("supervisor %d stopped", self.pid)
-        self.ear.close()
+        self.wakeups.close()
         self.upkeep.store.dispose()
         self.metrics.close()
-        if self.nudges is not None:
-            self.nudges.close()
         return 0
 
     def _install_signals(self) -> None:
         signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
-        for name in HANDLED:
-            signal.signal(getattr(signal, f"SIG{name}"), lambda signum, frame: self.signals.append(signum))
+        for signum in HANDLED:
+            signal.signal(signum, lambda taken, frame: self.signals.append(taken))
 
     def _take_signals(self) -> list[int]:
         taken, self.signals[:] = list(self.signals), []
@@ -148,13 +144,10 @@ class Supervisor:
         """Sleep until a signal, a worker's message, or the next periodic duty; then a new turn
         begins, with its own time for the database (see ``upkeep``)."""
         self.upkeep.new_turn()
-        timeout = min(1.0, self.notifier.watchdog_interval or 1.0, self.config.poll_interval)
-        heard = self.ear.fds()
-        if heard and any(s.waiting for s in self.slots.values()):  # a poll brought forward by ``_hear``
-            timeout = max(0.0, min(timeout, self._poll_due() - time.monotonic()))
-        fds = [self._wake_r] + ([self.nudges] if self.nudges is not None else []) + heard
+        timeout = self.wakeups.timeout(min(1.0, self.notifier.watchdog_interval or 1.0, self.config.poll_interval),
+                                       self.slots.values())
         try:
-            ready, _, _ = select.select(fds, [], [], timeout)
+            ready, _, _ = select.select([self._wake_r, *self.wakeups.fds()], [], [], timeout)
         except InterruptedError:
             return
         if self._wake_r in ready:
@@ -162,34 +155,14 @@ class Supervisor:
                 os.read(self._wake_r, 4096)
             except BlockingIOError:
                 pass
-        if self.nudges is not None and self.nudges in ready and nudge.drain(self.nudges):
-            self._wake_waiting(None)
-        if heard and heard[0] in ready:
-            self._hear()
-
-    def _hear(self) -> None:
-        """Jobs the database announced (``listen``): wake the idle workers if one is due now, else
-        bring the next poll forward to when the first is due."""
-        due = self.ear.heard()
-        if not due:
-            return
-        wait = min(due) - time.time()
-        if wait <= 0:
-            self._wake_waiting(None)
-        else:
-            self.announced_due = min(self.announced_due, time.monotonic() + wait)
+        self.wakeups.heed(ready, self.slots.values())
 
     def _maintain(self) -> None:
         now = time.monotonic()
         self.upkeep.retry_pending()  # releases the database did not take yet
         self._spawn_missing(now)
         self._retire_old_generation()
-        self.ear.keep_up(now)
-        if now >= self._poll_due() and any(s.waiting for s in self.slots.values()):
-            self.next_poll = now + self.ear.poll_interval(self.config.poll_interval)
-            if self.announced_due <= now:
-                self.announced_due = math.inf
-            self._poll()
+        self._poll(now)
         if now >= self.next_beat:
             self.next_beat = now + self.config.heartbeat_interval
             self.upkeep.heartbeat({s.name: s.job for s in self.slots.values()})
@@ -197,7 +170,8 @@ class Supervisor:
                             lambda job_id: self.upkeep.guarded(lambda store: store.reconsider(job_id)),
                             self.slots.values(), self._signal, self.config.cancel_grace)
         self.upkeep.recur()
-        if now - self.last_status >= self.ear.reading_every(STATUS_EVERY, idle=not reports.busy(self.slots.values())):
+        idle = not reports.busy(self.slots.values())
+        if now - self.last_status >= self.wakeups.ear.reading_every(STATUS_EVERY, idle=idle):
             self.upkeep.measure_queue()
             self.last_status = time.monotonic()
         self._report()
@@ -241,12 +215,9 @@ class Supervisor:
         log.info("reloaded config: %s; replacing workers one at a time", pools_text(self.pools))
 
     def handle_usr2(self) -> None:
-        log.info("status: %s", self._status_text())
-        for slot in sorted(self.slots.values(), key=lambda s: s.pid):
-            log.info("  worker %s pool=%s gen=%d %s jobs_done=%d up=%.0fs%s", slot.name,
-                     self.pools[slot.pool].label() if slot.pool < len(self.pools) else "?", slot.generation,
-                     f"busy job {slot.job}" if slot.job else "idle", slot.done,
-                     time.monotonic() - slot.started, " retiring" if slot.retiring else "")
+        labels = [pool.label() for pool in self.pools]
+        for line in reports.status_dump(self._status_text(), self.slots.values(), labels, time.monotonic()):
+            log.info("%s", line)
 
     def handle_chld(self) -> None:
         """Nothing beyond waking the loop, which reaps on every turn."""
@@ -267,14 +238,15 @@ class Supervisor:
         wake_r, wake_w = os.pipe()
         board = Board()
         number = min(set(range(len(self.slots) + 1)) - {s.number for s in self.slots.values()})  # as ps shows
-        mask = signal.pthread_sigmask(signal.SIG_BLOCK, [getattr(signal, f"SIG{name}") for name in HANDLED])
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
         pid = os.fork()
         if pid == 0:
             code = 1
             try:
-                titles.worker(number, self.pools[index].label())
-                os.close(wake_w)
-                code = self._worker_main(self.pools[index], wake_r, board, mask)
+                code = forked.run_worker(number, self.pools[index], self.config, self._inherited(wake_w),
+                                         board=board, wake_fd=wake_r, mask=mask, parent_pid=self.pid,
+                                         metrics=self.metrics, journal_dir=self.journal_dir,
+                                         workers=sum(p.size for p in self.pools))
             except BaseException:  # log, never let a child run the parent's code
                 log.exception("worker %d crashed", os.getpid())
             finally:
@@ -286,41 +258,12 @@ class Supervisor:
         self.slots[pid] = Slot(pid, name, index, self.generation, time.monotonic(), board, wake=wake_w, number=number)
         log.info("spawned worker %s for pool %s", name, self.pools[index].label())
 
-    def _worker_main(self, pool: Pool, wake_fd: int, board: Board, mask: set[signal.Signals]) -> int:
-        """In the forked child: drop what belongs to the supervisor, then run a worker loop."""
-        signal.set_wakeup_fd(-1)
-        for name in HANDLED:
-            signal.signal(getattr(signal, f"SIG{name}"), signal.SIG_DFL)
-        for fd in (self._wake_r, self._wake_w, *(s.wake for s in self.slots.values())):
-            os.close(fd)
-        if self.nudges is not None:
-            self.nudges.close()
-        self.ear.forget_in_child()
-        self.notifier.close_in_child()
-        self.metrics.close_in_child()
-        self.upkeep.store.forget_connections()
-        config = self.config.replace(queues=pool.queues) if pool.queues else self.config
-        workers = sum(p.size for p in self.pools)
-        with Worker(config, open_store(config), board=board, wake_fd=wake_fd, parent_pid=self.pid,
-                    metrics=self.metrics, journal=self._open_journal(),
-                    turns=turns.for_daemon(self.journal_dir, workers, usable_cpus())) as worker:
-            worker.install_signal_handlers(daemon=True)
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # what came meanwhile is delivered now
-            board.started()
-            worker.register()
-            worker.run()
-        worker.store.dispose()
-        return 0
-
-    def _open_journal(self) -> Journal | None:
-        """In the forked child: its journal; without one, its worker deletes each job as it ends."""
-        name = f"{self.config.hostname}:{os.getpid()}"
-        try:
-            return Journal(self.journal_dir, name)
-        except OSError as exc:
-            log.error("worker %s: cannot open its journal in %s (%s); deleting each job as it ends",
-                      name, self.journal_dir, exc.strerror)
-            return None
+    def _inherited(self, wake_w: int) -> forked.Inherited:
+        """What a worker forked now holds of ours and must let go: our signals, the pipes (our end
+        ``wake_w`` of its own, the loop's, the other workers'), the sockets and connections."""
+        pipes = (wake_w, self._wake_r, self._wake_w, *(s.wake for s in self.slots.values()))
+        return forked.Inherited(HANDLED, pipes, (self.wakeups.forget_in_child, self.notifier.close_in_child,
+                                                 self.metrics.close_in_child, self.upkeep.store.forget_connections))
 
     def _signal(self, slot: Slot, signum: int) -> None:
         try:
@@ -394,43 +337,15 @@ class Supervisor:
             self.upkeep.tally.count(ok, failed)
             self.respawns.healthy(slot.pool)
 
-    def _poll_due(self) -> float:
-        """When the next idle poll is due: on the poll interval's schedule, or sooner for a job
-        announced for then (before, a poll that fell due in the turn that heard the announcement
-        set the schedule past it, and the job waited a whole safety poll)."""
-        return min(self.next_poll, self.announced_due)
-
-    def _poll(self) -> None:
-        """One query per pool with idle workers: is there work? Then wake them. With
-        ``exit_on_complete`` (delayed_job's ``run --exit-on-complete``), a poll that finds every
-        worker waiting and the database sure that no pool has a job ready stops the daemon."""
-        answers = []
-        for index, pool in enumerate(self.pools):
-            idle = any(s.waiting and s.pool == index for s in self.slots.values())
-            work = self.upkeep.has_work(pool.queues) if idle else None
-            answers.append(work)
-            if work:
-                self._wake_waiting(index)
-        if self.exit_on_complete and self._all_waiting() and all(work is False for work in answers):
+    def _poll(self, now: float) -> None:
+        """The idle poll, when due (see ``wakeups``). With ``exit_on_complete`` (delayed_job's ``run
+        --exit-on-complete``), a poll that finds every worker waiting and the database sure that no
+        pool has a job ready stops the daemon."""
+        nothing_left = self.wakeups.turn(now, self.config.poll_interval, self.slots.values(), self.pools,
+                                         self.upkeep.has_work)
+        if self.exit_on_complete and nothing_left:
             log.info("no job left to run (--exit-on-complete): stopping")
             self.handle_term()
-
-    def _all_waiting(self) -> bool:
-        """Every worker of every pool is running and waits for work."""
-        expected = sum(pool.size for pool in self.pools)
-        return len(self.slots) == expected and all(s.waiting for s in self.slots.values())
-
-    def _wake_waiting(self, pool: int | None) -> None:
-        """Wake the idle workers (of one pool, or all): each will try to reserve. A worker that has
-        just exited, not yet reaped, has closed its end: the reaping that follows deals with it
-        (a BrokenPipeError let through here ended the supervisor: click exits 1 on EPIPE, silently)."""
-        for slot in self.slots.values():
-            if slot.waiting and pool in (None, slot.pool):
-                slot.wake_sent()
-                try:
-                    os.write(slot.wake, b"!")
-                except (BlockingIOError, BrokenPipeError):
-                    pass
 
     def _status_text(self) -> str:
         return reports.status_text(self.slots.values(), self.jobs_done, self.upkeep.queued_text,

@@ -1,9 +1,9 @@
-"""The workers' report pipe as the supervisor reads it, and the STATUS= line it makes of it."""
+"""The workers' boards as the supervisor reads them, and the STATUS= line and status dump it makes of them."""
 from __future__ import annotations
 
 import os
 
-from dj_daemon.reports import Board, Slot, busy, status_text
+from dj_daemon.reports import Slot, busy, status_dump, status_text
 
 
 def test_a_board_shows_the_supervisor_what_its_worker_wrote_through_a_fork() -> None:
@@ -40,3 +40,13 @@ def test_status_text_counts_busy_and_idle_workers_and_names_what_is_wrong() -> N
     assert status_text([], 0, "?", "; pool a: 2 worker(s) died young, respawning in 2s", "gone") == (
         "0 workers (0 busy, 0 idle), 0 jobs done, ? queued; pool a: 2 worker(s) died young, respawning in 2s"
         "; database unreachable: gone")
+
+
+def test_status_dump_has_the_status_line_then_a_line_per_worker_by_pid() -> None:
+    slots = [Slot(7, "h:7", 1, 2, 100.0, retiring=True), Slot(3, "h:3", 0, 1, 40.0)]
+    slots[0].board.busy(9)
+    slots[0].board.ended(True, 9)
+    assert status_dump("2 workers", slots, ["mail"], 160.4) == [  # pool 1: gone with a reload
+        "status: 2 workers",
+        "  worker h:3 pool=mail gen=1 idle jobs_done=0 up=120s",
+        "  worker h:7 pool=? gen=2 busy job 9 jobs_done=1 up=60s retiring"]
