@@ -40,7 +40,9 @@ FIRST_PAUSE, LONGEST_PAUSE = 0.0002, 0.002  #: a waiter looks again after these,
 class Turn:
     """A turn taken, given back once: by the worker at its batch's end, or by the batch guard's
     thread ``SLICE`` into the batch, whichever comes first. Each ``pop``s the one-item claim (one
-    step under the GIL), and only the one that got it unlocks."""
+    step under the GIL), and only the one that got it unlocks. Were the worker to take the same
+    file again between the thread's ``pop`` and its unlock, that next turn would go unlocked: one
+    batch beside the others, which is all a turn is ever worth (see above)."""
 
     def __init__(self, fd: int) -> None:
         self._claim = [fd]
