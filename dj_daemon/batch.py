@@ -75,9 +75,12 @@ class ReleaseIfLong:
     def hold(self, turn: Turn | None) -> None:
         """A batch starts, holding ``turn`` (if any): given back if the batch runs past ``SLICE``
         (the worker gives it back itself at the batch's end: ``Turn.give`` happens once)."""
+        if turn is None:  # no turns (no more workers than CPUs): no clock read per batch either
+            self._turn = None
+            return
         self._turn_due = time.monotonic() + SLICE
         self._turn = turn
-        if turn is not None and not self._timing:  # read after the turn is set: see ``_watch``
+        if not self._timing:  # read after the turn is set: see ``_watch``
             with self._cond:
                 self._cond.notify()
 

@@ -370,8 +370,8 @@ class Worker:
             self.metrics.parked(job.queue, job.name, state.value)
         if not reserved.jobs:
             self._end_turn()  # nothing to run: another worker's turn (its batch keeps it, see ``turns``)
-        if reserved.parked and not reserved.jobs:
-            return None  # look again at once: what follows the parked jobs may be runnable
+            if reserved.parked:
+                return None  # look again at once: what follows the parked jobs may be runnable
         if self._db_down_since is not None:
             log.warning("worker %s: database back after %.1fs", self.name, time.monotonic() - self._db_down_since)
             self._db_down_since = None
