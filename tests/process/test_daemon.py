@@ -140,6 +140,8 @@ def test_usr2_logs_a_status_dump(start_daemon) -> None:
     daemon.wait_ready()
     daemon.signal(signal.SIGUSR2)
     wait_for(lambda: "status: 2 workers" in daemon.log(), what="status dump")
+    # the dump is a log line per worker after its heading: read once the last one is there
+    wait_for(lambda: daemon.log().count("  worker testhost:") >= 2, what="a line per worker")
     assert daemon.log().count("  worker testhost:") == 2
 
 
