@@ -15,6 +15,9 @@ from dj_daemon.config import Config
 from long_jobs.web import create_app
 
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+#: A pid no process can have: above Linux's largest pid_max (2**22). A small one (4242) is
+#: someone's once pids wrap, as they do within a CI run here (pid_max 32768).
+NO_SUCH_PID = 99_999_999
 
 
 @pytest.fixture

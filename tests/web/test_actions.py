@@ -12,7 +12,7 @@ from dj_daemon import sentinels
 from dj_daemon.store import Filters
 from dj_daemon.worker import Worker
 from tests import jobs
-from tests.web.conftest import confirm_and_post
+from tests.web.conftest import NO_SUCH_PID, confirm_and_post
 
 DRAIN_FILES = {"defer_jobs.txt", "hold-submissions.txt"}
 
@@ -48,8 +48,8 @@ def test_drain_then_restart_through_the_page(client, config, store, queue, tmp_p
 
 def test_reset_stalled_moves_a_dead_workers_job_to_error(client, config, store, queue, tmp_path) -> None:
     queue.enqueue(jobs.replicate, str(tmp_path / "runs"), 4)
-    store.register_worker("testhost:99999999", "testhost", 99999999)  # a pid that is not running
-    store.reserve("testhost:99999999", Worker(config, store).filters, host="testhost")
+    store.register_worker(f"testhost:{NO_SUCH_PID}", "testhost", NO_SUCH_PID)
+    store.reserve(f"testhost:{NO_SUCH_PID}", Worker(config, store).filters, host="testhost")
     row = store.tracked()[0]
     assert row["state"] == "running"
     assert confirm_and_post(client, "reset-stalled").status_code == 303

@@ -14,6 +14,7 @@ from dj_daemon.schema import tracked_jobs
 from dj_daemon.store import minutes
 from dj_daemon.worker import Worker
 from tests import jobs
+from tests.web.conftest import NO_SUCH_PID
 
 
 def work_off(config, store) -> None:
@@ -33,7 +34,7 @@ def test_overview_shows_host_state_workers_counts_and_charts(client, app, config
     side = str(tmp_path / "runs")
     queue.enqueue(jobs.replicate, side, 1)
     queue.enqueue(jobs.noop, queue="mail")
-    store.register_worker("testhost:4242", "testhost", 4242)
+    store.register_worker(f"testhost:{NO_SUCH_PID}", "testhost", NO_SUCH_PID)
     sentinels.touch(config.sentinel_dir, config.hostname)
     minute = utcnow().replace(second=0, microsecond=0) - timedelta(minutes=3)
     minutes.record(store, "testhost", minute, 40, 2, 7)
@@ -43,7 +44,7 @@ def test_overview_shows_host_state_workers_counts_and_charts(client, app, config
     body = text(page)
     assert page.status_code == 200
     assert 'id="draining"><span class="bad">yes, since' in body and 'id="holding"><span class="bad">yes' in body
-    assert "testhost:4242" in body and "no: pid 4242 is not running on this host" in body
+    assert f"testhost:{NO_SUCH_PID}" in body and f"no: pid {NO_SUCH_PID} is not running on this host" in body
     assert '<a href="/tracked?state=enqueued">enqueued</a></th><td class="n">1<' in body
     assert '<a href="/queue?kind=waiting">waiting</a></th><td class="n">2<' in body
     assert "<td>mail</td><td class=\"n\">1</td>" in body and "<td>replication</td>" in body  # depth by queue
