@@ -16,9 +16,8 @@ import signal
 from dataclasses import dataclass
 from typing import Callable
 
-from . import titles, turns
+from . import journal, titles, turns
 from .config import Config, usable_cpus
-from .journal import Journal
 from .metrics import Metrics
 from .pools import Pool
 from .reports import Board
@@ -53,28 +52,35 @@ def run_worker(number: int, pool: Pool, config: Config, inherited: Inherited, *,
                workers: int) -> int:
     """In the forked child: take worker ``number``'s title, drop what is the supervisor's, then run
     a worker on ``pool``'s queues until it stops; returns its exit code. ``mask``: the signal
-    mask from before the fork; ``workers``: how many the supervisor runs (see ``turns``)."""
+    mask from before the fork; ``workers``: how many the supervisor runs (see ``turns``).
+
+    Its journal is held (``journal.claim``) before anything else, for as long as the
+    process lives: that hold is what tells this host it is alive, whatever its pid."""
     titles.worker(number, pool.label())
     inherited.drop()
+    held = hold_journal(journal_dir, f"{config.hostname}:{os.getpid()}") is not None
     config = config.replace(queues=pool.queues) if pool.queues else config
     with Worker(config, open_store(config), board=board, wake_fd=wake_fd, parent_pid=parent_pid,
-                metrics=metrics, journal=open_journal(journal_dir, config.hostname),
-                turns=turns.for_daemon(journal_dir, workers, usable_cpus())) as worker:
+                metrics=metrics, turns=turns.for_daemon(journal_dir, workers, usable_cpus())) as worker:
         worker.install_signal_handlers(daemon=True)
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # what came meanwhile is delivered now
         board.started()
-        worker.register()
+        worker.register(journal_dir if held else None)
         worker.run()
     worker.store.dispose()
     return 0
 
 
-def open_journal(folder: str, hostname: str) -> Journal | None:
-    """In the forked child: its journal; without one, its worker deletes each job as it ends."""
-    name = f"{hostname}:{os.getpid()}"
+def hold_journal(folder: str, name: str) -> int | None:
+    """In the forked child: hold its journal for the rest of its life (the descriptor, returned,
+    is never closed); None if it cannot, and then its worker deletes each job as it ends."""
     try:
-        return Journal(folder, name)
+        fd = journal.claim(folder, name)
     except OSError as exc:
-        log.error("worker %s: cannot open its journal in %s (%s); deleting each job as it ends",
+        log.error("worker %s: cannot keep its journal in %s (%s); deleting each job as it ends",
                   name, folder, exc.strerror)
         return None
+    if fd is None:  # a process its dead namesake forked without exec still holds it
+        log.error("worker %s: another process holds its journal %s; deleting each job as it ends",
+                  name, journal.path_of(folder, name))
+    return fd

@@ -21,14 +21,27 @@ so a full disk refuses the journal then, not with a SIGBUS later.
 Only the loss of the host's memory (power cut, kernel panic) loses journals:
 then at most one batch per worker of finished jobs runs again, once another
 supervisor frees them (docs/reliability.md).
+
+A journal is also how this host tells a live worker from a dead one of the same
+name. Its worker holds an exclusive ``flock`` on it for as long as it lives
+(``claim``; the kernel lets go when it dies, even by SIGKILL), so a journal no
+one holds is a dead worker's, whatever process its pid names now (``gone``):
+pids wrap within minutes on a busy host (``pid_max`` 32768), and a dead
+worker's pid may be any other process's, or a new worker's of this daemon,
+which then bears the dead one's name. A journal so held is one record longer
+than its notes (``HELD_SIZE``): one written by an older version, whose worker
+never held it, is judged by its pid alone, as then.
 """
 from __future__ import annotations
 
+import fcntl
 import mmap
 import os
+import time
 from pathlib import Path
-from typing import Callable
 from urllib.parse import quote, unquote
+
+from .processes import alive
 
 SUFFIX = ".journal"
 
@@ -54,6 +67,11 @@ def prepare(folder: str) -> None:
 RECORD = 22                       #: bytes of a note: K, 20 digits, newline
 CAPACITY = 4096                   #: notes a journal holds (``batch_size`` is at most 1000)
 SIZE = RECORD * CAPACITY
+#: The file's size when its worker holds it (see the module docstring): a blank record more,
+#: which no reader takes for a note
+HELD_SIZE = SIZE + RECORD
+#: Seconds a claim waits for a hold that may be brief: ``gone`` looking, a releaser settling
+CLAIM_PATIENCE = 0.5
 
 
 class Journal:
@@ -63,7 +81,7 @@ class Journal:
         flags = os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
         fd = os.open(path_of(folder, worker), flags, 0o600)
         try:
-            os.posix_fallocate(fd, 0, SIZE)
+            os.posix_fallocate(fd, 0, HELD_SIZE)
             self._map = mmap.mmap(fd, SIZE)
         finally:
             os.close(fd)
@@ -93,6 +111,8 @@ def read(folder: str, worker: str) -> set[int] | None:
         data = Path(path_of(folder, worker)).read_bytes()
     except FileNotFoundError:
         return None
+    if not data:  # claimed, not yet kept (``claim``)
+        return None
     records = (data[at:at + RECORD] for at in range(0, len(data) - RECORD + 1, RECORD))
     return {int(record[1:-1]) for record in records
             if record[:1] == b"K" and record[-1:] == b"\n" and record[1:-1].strip().isdigit()}
@@ -106,13 +126,73 @@ def remove(folder: str, worker: str) -> None:
         pass
 
 
-def dead_workers(folder: str, hostname: str, alive: Callable[[int], bool]) -> list[str]:
+def claim(folder: str, worker: str, patience: float = CLAIM_PATIENCE) -> int | None:
+    """Hold ``worker``'s journal file (made if missing, empty) for as long as the returned
+    descriptor stays open; None if another process holds it still after ``patience`` seconds.
+    ``OSError`` if the file cannot be made. A file removed or replaced while this waited for
+    it is not the journal any longer: the one at its path now is claimed instead."""
+    path = path_of(folder, worker)
+    give_up = time.monotonic() + patience
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            if time.monotonic() >= give_up:
+                return None
+            time.sleep(0.005)
+            continue
+        if _is_at(fd, path):
+            return fd
+        os.close(fd)
+
+
+def _is_at(fd: int, path: str) -> bool:
+    """Whether the open file ``fd`` is the one at ``path`` now."""
+    try:
+        there = os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    here = os.fstat(fd)
+    return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
+
+
+def held(folder: str, worker: str) -> bool | None:
+    """Whether a live process holds ``worker``'s journal (see ``claim``); None when no journal
+    here can tell: none, one this process may not read, or one whose worker never held it."""
+    try:
+        fd = os.open(path_of(folder, worker), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        if os.fstat(fd).st_size != HELD_SIZE:
+            return None
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def gone(folder: str, worker: str, hostname: str) -> bool | None:
+    """Whether ``worker``, of this host, is dead: its journal held by no one, or where that
+    cannot tell, its pid not running. None for a name of another host or without a pid."""
+    pid = pid_of(worker, hostname)
+    if pid is None:
+        return None
+    holding = held(folder, worker)
+    return not holding if holding is not None else not alive(pid)
+
+
+def dead_workers(folder: str, hostname: str) -> list[str]:
     """``host:pid`` of this host's workers that left a journal here and are gone."""
     try:
         names = [unquote(n[:-len(SUFFIX)]) for n in os.listdir(folder) if n.endswith(SUFFIX)]
     except FileNotFoundError:
         return []
-    return sorted(name for name in names if (pid := pid_of(name, hostname)) is not None and not alive(pid))
+    return sorted(name for name in names if gone(folder, name, hostname))
 
 
 def pid_of(worker: str, hostname: str) -> int | None:

@@ -23,7 +23,6 @@ configured ``hostname`` must not share a name.
 """
 from __future__ import annotations
 
-import fcntl
 import os
 from contextlib import contextmanager
 from typing import Iterator
@@ -51,21 +50,18 @@ def folder(config: Config) -> str:
 
 @contextmanager
 def claimed(where: str, name: str) -> Iterator[None]:
-    """Hold worker ``name`` on this host while the block runs; ``WorkerError`` if a live
-    process holds it already, ``ConfigError`` if its journal cannot be kept in ``where``."""
-    path = journal.path_of(where, name)
+    """Hold worker ``name`` on this host while the block runs (``journal.claim``); ``WorkerError``
+    if a live process holds it already, ``ConfigError`` if its journal cannot be kept in ``where``."""
     try:
         journal.prepare(where)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        fd = journal.claim(where, name)
     except OSError as exc:
         raise ConfigError(f"cannot keep the journal of worker {name} in {where}: {exc.strerror} "
                           "(set [daemon] journal_dir to a folder this user can write)") from None
+    if fd is None:
+        raise WorkerError(f"a worker named {name} is already running on this host "
+                          f"(it holds {journal.path_of(where, name)}); give this one another --name")
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise WorkerError(f"a worker named {name} is already running on this host "
-                              f"(it holds {path}); give this one another --name") from None
         yield
     finally:
         os.close(fd)

@@ -255,6 +255,7 @@ class Supervisor:
         os.close(wake_r)
         os.set_blocking(wake_w, False)
         name = f"{self.config.hostname}:{pid}"
+        self.upkeep.forget(name)
         self.slots[pid] = Slot(pid, name, index, self.generation, time.monotonic(), board, wake=wake_w, number=number)
         log.info("spawned worker %s for pool %s", name, self.pools[index].label())
 

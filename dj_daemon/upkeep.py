@@ -22,6 +22,7 @@ buffered stream's, the pool's) would wait on it forever.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from datetime import timedelta
 from typing import Callable, NamedTuple
@@ -31,7 +32,6 @@ from .config import Config
 from .errors import DatabaseError, DJError
 from .metrics import Metrics
 from .minutes import Tally
-from .processes import alive
 from .schedule import Scheduler
 from .sentinels import present
 from .store import Depths, Store, open_store
@@ -63,11 +63,13 @@ def statement_timeout(watchdog_interval: float | None) -> float:
 
 class Release(NamedTuple):
     """A worker that ended, to be settled: its name, why it ended, the jobs its journal lists as
-    finished (None: it kept no journal here)."""
+    finished (None: it kept no journal here), and whether it was judged dead by what it left
+    (its journal, pid or heartbeat) rather than seen to end by this supervisor."""
 
     name: str
     error: str
     completed: set[int] | None
+    judged: bool = False
 
 
 class Upkeep:
@@ -119,41 +121,69 @@ class Upkeep:
             self.error = ""
         return result
 
-    def release(self, name: str, error: str) -> None:
+    def release(self, name: str, error: str, judged: bool = False) -> None:
         """Settle an ended worker's jobs as its journal tells (see ``Store.worker_gone``): finished
-        ones are deleted, the one it was running gets an attempt counted, the rest are unlocked."""
-        self.pending.append(Release(name, error, journal.read(self.journal_dir, name)))
+        ones are deleted, the one it was running gets an attempt counted, the rest are unlocked.
+        ``judged``: found dead by what it left, not seen to end (see ``Release``)."""
+        self.pending.append(Release(name, error, journal.read(self.journal_dir, name), judged))
         self.retry_pending()
+
+    def forget(self, name: str) -> None:
+        """A new worker of this supervisor's bears ``name`` (its pid was a dead one's): it takes
+        back at start what that one left (``Worker.register``), so nothing of that name is
+        settled here any longer."""
+        self.pending = [release for release in self.pending if release.name != name]
 
     def retry_pending(self) -> None:
         """Release what is pending, in order; what the database does not take waits for a later
         turn. A journal goes only once its worker's rows are settled: until then it is what the
         next supervisor would read, were this one to die."""
         while self.pending and self.guarded(self._release_first):
-            journal.remove(self.journal_dir, self.pending.pop(0).name)
+            self.pending.pop(0)
 
     def _release_first(self, store: Store) -> bool:
-        """The first pending release; True once done (``guarded`` yields None if it was not)."""
-        name, error, completed = self.pending[0]
-        released = store.worker_gone(name, error, completed)
-        if released:
-            log.warning("released %d job(s) of %s: %s", released, name, error)
+        """The first pending release; True once done (``guarded`` yields None if it was not).
+
+        A worker of this host judged dead is settled holding its journal (``journal.claim``):
+        no worker of that name can start meanwhile, and one that has started since, holding
+        it, took back what the dead one left (``Worker.register``): nothing is settled then."""
+        name, error, completed, judged = self.pending[0]
+        hold = None
+        if judged and journal.pid_of(name, self.config.hostname) is not None:
+            try:
+                hold = journal.claim(self.journal_dir, name, patience=0.05)
+            except OSError:
+                pass  # no journal can be kept here: settled as its pid said
+            else:
+                if hold is None:
+                    log.info("worker %s is not gone: a live process holds its journal", name)
+                    return True
+                completed = journal.read(self.journal_dir, name)
+        try:
+            released = store.worker_gone(name, error, completed)
+            if released:
+                log.warning("released %d job(s) of %s: %s", released, name, error)
+            journal.remove(self.journal_dir, name)
+        finally:
+            if hold is not None:
+                os.close(hold)
         return True
 
     def release_orphans(self) -> None:
         """Free the jobs of this host's workers of an earlier run that are gone: those with a
         heartbeat row, those that left a journal, and any that holds a job without a row (a worker
-        of an older version). Done at start, and on later turns until the database has answered."""
+        of an older version). Done at start, and on later turns until the database has answered.
+        A worker is gone when no process holds its journal, or where that cannot tell, when its
+        pid is not running (see ``journal.gone``)."""
         host = self.config.hostname
         rows = self.guarded(lambda store: store.workers(host))
         lockers = self.guarded(lambda store: store.lockers(host))
         if rows is None or lockers is None:
             return
-        names = {row["name"] for row in rows} | set(lockers) | set(journal.dead_workers(self.journal_dir, host, alive))
+        names = {row["name"] for row in rows} | set(lockers) | set(journal.dead_workers(self.journal_dir, host))
         for name in sorted(names):
-            pid = journal.pid_of(name, host)
-            if pid is not None and not alive(pid) and not self._settling(name):
-                self.release(name, f"worker {name} gone: found dead at daemon start")
+            if journal.gone(self.journal_dir, name, host) and not self._settling(name):
+                self.release(name, f"worker {name} gone: found dead at daemon start", judged=True)
         self.orphans_checked = True
 
     def _settling(self, name: str) -> bool:
@@ -168,7 +198,7 @@ class Upkeep:
         timeout = self.config.heartbeat_timeout
         for name in self.guarded(lambda store: store.silent_workers(timeout)) or []:
             if name not in current_jobs and not self._settling(name):
-                self.pending.append(Release(name, f"worker {name} lost: no heartbeat for {timeout:g}s", None))
+                self.pending.append(Release(name, f"worker {name} lost: no heartbeat for {timeout:g}s", None, True))
         self.retry_pending()
         self.guarded(lambda store: self.tally.flush(store, self.queued))
         self.prune_tracked()

@@ -115,9 +115,6 @@ class Worker:
         self.wake_fd = wake_fd
         self.parent_pid = parent_pid
         self.journal = journal
-        #: under a supervisor, finished jobs wait for the next reservation's commit only while the
-        #: journal keeps them (see ``journal``); without one, each is deleted as it finishes
-        self._commit_each = board is not None and journal is None
         self.patience = patience
         self.batch = BatchSize(config.batch_size)
         self._release_if_long: ReleaseIfLong | None = None
@@ -134,6 +131,12 @@ class Worker:
         os.set_blocking(self._wake_w, False)
         self._session_factory = self._load_session_factory()
         install_plugins(config.plugins)
+
+    @property
+    def _commit_each(self) -> bool:
+        """Under a supervisor, finished jobs wait for the next reservation's commit only while the
+        journal keeps them (see ``journal``); without one, each is deleted as it finishes."""
+        return self.board is not None and self.journal is None
 
     def _load_session_factory(self) -> Callable[[], Any] | None:
         if not self.config.session_factory:
@@ -297,10 +300,23 @@ class Worker:
         if self.journal is not None:
             self.journal.clear()
 
-    def register(self) -> None:
+    def register(self, folder: str | None = None) -> None:
         """A daemon worker's heartbeat row, written before it reserves anything (waiting out an
-        outage): whatever it locks is then known to be its own, to free once it is gone."""
-        self._before_work(lambda: self.store.register_worker(self.name, self.config.hostname, self._pid))
+        outage): whatever it locks is then known to be its own, to free once it is gone.
+
+        In the same transaction it takes back what a dead worker of the same name left: its pid
+        was that worker's (pids wrap). With ``folder``, where it holds its journal
+        (``journal.claim``), the dead one's journal, read first, says which of those jobs
+        finished (see ``take_back``); then its own journal starts there. A daemon worker that
+        cannot keep one deletes each job as it ends."""
+        completed = journal.read(folder, self.name) if folder is not None else None
+        error = f"worker {self.name} gone: found holding it when a new worker took its pid"
+        held = self._before_work(lambda: self.store.register_worker(self.name, self.config.hostname, self._pid,
+                                                                    error, completed))
+        try:
+            self._start_journal(folder, held, "a dead worker of its name")
+        except WorkerError as exc:
+            log.error("%s; deleting each job as it ends", exc)
 
     def take_back(self, folder: str) -> None:
         """A named worker starting (``delayed_job work --name``): settle what its last run, killed,
@@ -311,10 +327,18 @@ class Worker:
         completed = journal.read(folder, self.name)
         error = f"worker {self.name} gone: found holding it at its restart"
         held = self._before_work(lambda: self.store.worker_gone(self.name, error, completed))
+        self._start_journal(folder, held, "its last run")
+
+    def _start_journal(self, folder: str | None, held: int | None, whose: str) -> None:
+        """Once what this worker's name held is settled (``held`` jobs; None if told to stop
+        first, when the old journal stays for the next start to read): a journal of its own
+        in ``folder``, if given."""
         if self.stopping:
-            return  # unsettled: the old journal stays, for the next start to read
+            return
         if held:
-            log.warning("worker %s: took back %d job(s) its last run held", self.name, held)
+            log.warning("worker %s: took back %d job(s) %s held", self.name, held, whose)
+        if folder is None:
+            return
         try:
             self.journal = Journal(folder, self.name)
         except OSError as exc:

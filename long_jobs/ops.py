@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
-from dj_daemon import daemonize, processes, schedule, sentinels
+from dj_daemon import daemonize, journal, processes, schedule, sentinels
 from dj_daemon.config import Config
 from dj_daemon.errors import DJError
 from dj_daemon.job import utcnow
@@ -132,14 +132,19 @@ def stalled(rows: list[dict[str, Any]], config: Config, now: datetime, dead: dic
 
 def judge_workers(workers: list[dict[str, Any]], config: Config, now: datetime) -> list[dict[str, Any]]:
     """Each heartbeat row with ``alive`` and, when not, ``dead`` (why). This host's workers are
-    judged by their pid at once (a zombie is dead), whatever their heartbeat says; heartbeats
-    are the evidence only for other hosts."""
+    judged at once, whatever their heartbeat says: by whether a process holds their journal,
+    or where that cannot tell (an older version's, or one this user may not read), by their pid
+    (a zombie is dead) (see ``journal.gone``); heartbeats are the evidence only for other hosts."""
     beat_limit = now - timedelta(seconds=config.heartbeat_timeout)
+    folder = journal.folder_of(config.journal_dir, config.sentinel_dir)
     judged = []
     for w in workers:
         if w["hostname"] == config.hostname:
-            is_alive = isinstance(w["pid"], int) and processes.alive(w["pid"])
-            why = f"pid {w['pid']} is not running on this host"
+            running = isinstance(w["pid"], int) and processes.alive(w["pid"])
+            holding = journal.held(folder, w["name"])
+            is_alive = running if holding is None else holding
+            why = (f"pid {w['pid']} is another process now: none holds the worker's journal" if running
+                   else f"pid {w['pid']} is not running on this host")
         else:
             last_seen = _time(w["last_seen"])
             is_alive = last_seen is not None and last_seen >= beat_limit

@@ -9,7 +9,7 @@ heartbeat, those of workers elsewhere whose host went silent (``silent_workers``
 """
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Collection
 
 from sqlalchemy import String, Text, cast, delete, literal, select, update
@@ -25,14 +25,19 @@ from .queue import unlock_unstarted
 class WorkerRegistry(Database):
     """The ``Store``'s worker registry (mixed in): heartbeat rows, and what an ended worker held."""
 
-    def register_worker(self, name: str, hostname: str, pid: int) -> None:
-        """A fresh heartbeat row for a new worker (a stale row of a reused pid is replaced)."""
+    def register_worker(self, name: str, hostname: str, pid: int, error: str = "",
+                        completed: Collection[int] | None = None) -> int:
+        """A fresh heartbeat row for a new worker, in the transaction that settles what a dead
+        worker of the same name still held, as ``worker_gone`` does with ``error`` and
+        ``completed``: a pid, so a name, comes back once pids wrap (see ``journal``). Returns
+        how many jobs that was."""
         now = self.clock()
 
-        def work(conn: Connection) -> None:
-            conn.execute(delete(wk).where(wk.c.name == name))
+        def work(conn: Connection) -> int:
+            count = _settle(conn, name, error, completed, now)
             conn.execute(wk.insert().values(name=name, hostname=hostname, pid=pid, started_at=now, last_seen=now))
-        self.transaction(work)
+            return count
+        return self.transaction(work)
 
     def beat(self, current_jobs: dict[str, int | None]) -> None:
         """Stamp ``last_seen`` of these workers, with the job each is running: one UPDATE per
@@ -61,28 +66,7 @@ class WorkerRegistry(Database):
         its ``run_at``, so its place in the queue: it runs before what was enqueued after it.
         """
         now = self.clock()
-
-        def work(conn: Connection) -> int:
-            conn.execute(delete(wk).where(wk.c.name == name))
-            if completed:
-                done = list(conn.execute(select(dj.c.id).where(dj.c.id.in_(completed), dj.c.locked_by == name)
-                                         ).scalars())
-                conn.execute(delete(dj).where(dj.c.id.in_(done)))
-                unique.release(conn, done)
-                states.set_state(conn, done, State.COMPLETED, now, finished_at=now, delayed_job_id=None)
-            held = common.held_by(conn, name)
-            count, held = len(held), cancels.settle_cancelled(conn, held, now)  # cancelled: gone, never retried
-            cut, unstarted = (held, []) if completed is None else (held[:1], held[1:])
-            states.set_state(conn, cut, State.ENQUEUED, now, last_error=error)
-            unlock_unstarted(conn, unstarted, name, now)
-            if cut:
-                # last_error first: MySQL evaluates SET left to right, with the values set so far
-                attempt = literal(f"{error} (attempt ", Text) + cast(dj.c.attempts + 1, String) + ")"
-                conn.execute(update(dj).where(dj.c.id.in_(cut), dj.c.locked_by == name).ordered_values(
-                    (dj.c.last_error, attempt), (dj.c.attempts, dj.c.attempts + 1), (dj.c.locked_at, None),
-                    (dj.c.locked_by, None), (dj.c.updated_at, now)))
-            return count
-        return self.transaction(work)
+        return self.transaction(lambda conn: _settle(conn, name, error, completed, now))
 
     def workers(self, hostname: str | None = None) -> list[dict[str, Any]]:
         """Heartbeat rows, of one host or of all."""
@@ -102,3 +86,26 @@ class WorkerRegistry(Database):
         limit = self.clock() - timedelta(seconds=timeout)
         query = select(wk.c.name).where(wk.c.last_seen < limit)
         return self.transaction(lambda conn: list(conn.execute(query).scalars()))
+
+
+def _settle(conn: Connection, name: str, error: str, completed: Collection[int] | None, now: datetime) -> int:
+    """Drop worker ``name``'s heartbeat row and settle the jobs it held (see
+    ``WorkerRegistry.worker_gone``); how many it held."""
+    conn.execute(delete(wk).where(wk.c.name == name))
+    if completed:
+        done = list(conn.execute(select(dj.c.id).where(dj.c.id.in_(completed), dj.c.locked_by == name)).scalars())
+        conn.execute(delete(dj).where(dj.c.id.in_(done)))
+        unique.release(conn, done)
+        states.set_state(conn, done, State.COMPLETED, now, finished_at=now, delayed_job_id=None)
+    held = common.held_by(conn, name)
+    count, held = len(held), cancels.settle_cancelled(conn, held, now)  # cancelled: gone, never retried
+    cut, unstarted = (held, []) if completed is None else (held[:1], held[1:])
+    states.set_state(conn, cut, State.ENQUEUED, now, last_error=error)
+    unlock_unstarted(conn, unstarted, name, now)
+    if cut:
+        # last_error first: MySQL evaluates SET left to right, with the values set so far
+        attempt = literal(f"{error} (attempt ", Text) + cast(dj.c.attempts + 1, String) + ")"
+        conn.execute(update(dj).where(dj.c.id.in_(cut), dj.c.locked_by == name).ordered_values(
+            (dj.c.last_error, attempt), (dj.c.attempts, dj.c.attempts + 1), (dj.c.locked_at, None),
+            (dj.c.locked_by, None), (dj.c.updated_at, now)))
+    return count

@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 
 from dj_daemon import journal
@@ -44,5 +48,83 @@ def test_a_full_journal_says_so(tmp_path: Path) -> None:
 def test_dead_workers_of_this_host_only(tmp_path: Path) -> None:
     for name in ("web_1:999999999", f"web_1:{os.getpid()}", "other:999999998", "web_1:weird/name"):
         Path(journal.path_of(str(tmp_path), name)).touch()
-    assert journal.dead_workers(str(tmp_path), "web_1", lambda pid: pid == os.getpid()) == ["web_1:999999999"]
-    assert journal.dead_workers(str(tmp_path / "none"), "web_1", lambda pid: False) == []
+    assert journal.dead_workers(str(tmp_path), "web_1") == ["web_1:999999999"]
+    assert journal.dead_workers(str(tmp_path / "none"), "web_1") == []
+
+
+HOLDER = ("import sys, time\n"
+          "from dj_daemon import journal\n"
+          "fd = journal.claim(sys.argv[1], sys.argv[2])\n"
+          "journal.Journal(sys.argv[1], sys.argv[2])\n"
+          "print('held' if fd is not None else 'refused', flush=True)\n"
+          "time.sleep(60)\n")
+
+
+def hold(folder: Path, worker: str) -> subprocess.Popen:
+    """A real process holding ``worker``'s journal as a daemon worker does (``forked.run_worker``)."""
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(folder), worker], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline() == "held\n"
+    return proc
+
+
+def test_a_held_journal_tells_a_live_worker_from_a_dead_one_whatever_its_pid(tmp_path: Path) -> None:
+    """The pid of a dead worker may be any process's now (pids wrap): a journal no one holds is a
+    dead worker's even while its pid runs; so is one whose pid is gone."""
+    other = subprocess.Popen(["sleep", "60"])  # a live process with the dead worker's pid
+    try:
+        dead = f"web_1:{other.pid}"
+        Journal(str(tmp_path), dead).note(5)  # left by a worker that died holding it
+        assert journal.held(str(tmp_path), dead) is False
+        assert journal.gone(str(tmp_path), dead, "web_1") is True
+        assert journal.dead_workers(str(tmp_path), "web_1") == [dead]
+        holder = hold(tmp_path, "web_1:777")
+        try:
+            assert journal.held(str(tmp_path), "web_1:777") is True
+            assert journal.gone(str(tmp_path), "web_1:777", "web_1") is False  # its pid is not running: no matter
+            assert journal.claim(str(tmp_path), "web_1:777", patience=0.05) is None
+        finally:
+            holder.kill()
+            holder.wait()
+        assert journal.held(str(tmp_path), "web_1:777") is False  # the kernel let go at SIGKILL
+        assert journal.gone(str(tmp_path), "web_1:777", "web_1") is True
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_a_journal_that_cannot_tell_leaves_it_to_the_pid(tmp_path: Path) -> None:
+    """No journal, or one an older version wrote (its worker never held it: no blank record after
+    its notes): judged by the pid, as before journals were held."""
+    assert journal.held(str(tmp_path), f"web_1:{os.getpid()}") is None
+    old = Path(journal.path_of(str(tmp_path), f"web_1:{os.getpid()}"))
+    old.write_bytes(bytes(journal.SIZE))
+    assert journal.held(str(tmp_path), f"web_1:{os.getpid()}") is None
+    assert journal.gone(str(tmp_path), f"web_1:{os.getpid()}", "web_1") is False
+    assert journal.gone(str(tmp_path), "web_1:999999999", "web_1") is True
+    assert journal.gone(str(tmp_path), "other:1", "web_1") is None
+
+
+def test_a_claim_waits_out_a_brief_hold_and_takes_the_file_at_the_path(tmp_path: Path) -> None:
+    """A releaser holds a dead worker's journal while it settles, then removes it: a new worker
+    of that name waiting meanwhile holds the new file, not the removed one."""
+    folder, name = str(tmp_path), "web_1:778"
+    releaser = journal.claim(folder, name)
+    assert releaser is not None
+    started = threading.Event()
+    got: list[int | None] = []
+
+    def claim() -> None:
+        started.set()
+        got.append(journal.claim(folder, name, patience=5))
+    thread = threading.Thread(target=claim)
+    thread.start()
+    started.wait()
+    time.sleep(0.05)
+    journal.remove(folder, name)
+    os.close(releaser)
+    thread.join()
+    assert got[0] is not None
+    try:
+        assert os.fstat(got[0]).st_ino == os.stat(journal.path_of(folder, name)).st_ino
+    finally:
+        os.close(got[0])
