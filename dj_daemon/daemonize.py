@@ -16,6 +16,8 @@ from .errors import DJError
 from .processes import alive
 
 LSB_RUNNING, LSB_DEAD, LSB_STOPPED = 0, 1, 3
+#: What the daemon's command line holds, with or without its title (``titles``)
+COMMAND = b"delayed_job"
 
 
 def read_pid(pidfile: str) -> int | None:
@@ -26,12 +28,27 @@ def read_pid(pidfile: str) -> int | None:
         return None
 
 
+def running(pid: int) -> bool:
+    """Whether ``pid`` is a live delayed_job process. A pidfile left by a daemon that died names
+    a pid that another process may bear by now (pids wrap), which must neither block a start
+    nor be sent the stop: so its command line is checked too, as ``start-stop-daemon --name``
+    does. Where it cannot be read, the pid's liveness is all there is."""
+    if not alive(pid):
+        return False
+    try:
+        return COMMAND in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+
+
 def status(pidfile: str) -> tuple[int, str]:
     """(LSB code, one line) for the daemon behind ``pidfile``."""
     pid = read_pid(pidfile)
     if pid is None:
         return LSB_STOPPED, "delayed_job is not running"
-    if alive(pid):
+    if running(pid):
         return LSB_RUNNING, f"delayed_job is running (pid {pid})"
     return LSB_DEAD, f"delayed_job is not running, but pidfile {pidfile} remains (pid {pid})"
 
@@ -51,7 +68,7 @@ def start(pidfile: str, log_file: str, run: Callable[[], int], wait: float = 15.
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         pid = read_pid(pidfile)
-        if pid is not None and alive(pid):
+        if pid is not None and running(pid):
             return pid
         time.sleep(0.05)
     raise DJError(f"daemon did not start within {wait:g}s; see {log_file or 'its log'}")

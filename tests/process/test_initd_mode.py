@@ -68,6 +68,30 @@ def test_status_of_a_dead_daemon_and_restart(store, subprocess_env, paths) -> No
     assert dj(subprocess_env, "stop", "--pidfile", pidfile).returncode == 0
 
 
+def test_a_stale_pidfile_whose_pid_another_process_took_is_not_the_daemon(store, subprocess_env, paths) -> None:
+    """The daemon died (kill -9) and its pid went to another process (pids wrap): ``status`` says
+    dead, ``stop`` leaves that process alone, ``start`` goes ahead."""
+    pidfile, log_file = paths
+    other = subprocess.Popen(["sleep", "120"])
+    try:
+        os.makedirs(os.path.dirname(pidfile), exist_ok=True)
+        Path(pidfile).write_text(f"{other.pid}\n")
+        status = dj(subprocess_env, "status", "--pidfile", pidfile)
+        assert (status.returncode, status.stdout.strip()) == (
+            1, f"delayed_job is not running, but pidfile {pidfile} remains (pid {other.pid})")
+        stopped = dj(subprocess_env, "stop", "--pidfile", pidfile)
+        assert stopped.returncode == 0 and "is not running" in stopped.stdout
+        assert other.poll() is None  # not signalled
+        started = dj(subprocess_env, "start", "-n", "1", "--pidfile", pidfile, "--log-file", log_file)
+        assert started.returncode == 0, started.stderr
+        assert read_pid(pidfile) != other.pid
+        assert dj(subprocess_env, "stop", "--pidfile", pidfile).returncode == 0
+        assert other.poll() is None
+    finally:
+        other.kill()
+        other.wait()
+
+
 @pytest.mark.parametrize("args, fragment", [
     (["run", "-n", "0"], "'0' is not a number of workers (1 or more) or auto"),
     (["run", "-n", "abc"], "'abc' is not a number of workers (1 or more) or auto"),
