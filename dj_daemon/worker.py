@@ -310,9 +310,8 @@ class Worker:
         finished (see ``take_back``); then its own journal starts there. A daemon worker that
         cannot keep one deletes each job as it ends."""
         completed = journal.read(folder, self.name) if folder is not None else None
-        error = f"worker {self.name} gone: found holding it when a new worker took its pid"
         held = self._before_work(lambda: self.store.register_worker(self.name, self.config.hostname, self._pid,
-                                                                    error, completed))
+                                                                    completed))
         try:
             self._start_journal(folder, held, "a dead worker of its name")
         except WorkerError as exc:

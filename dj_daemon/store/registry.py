@@ -25,13 +25,13 @@ from .queue import unlock_unstarted
 class WorkerRegistry(Database):
     """The ``Store``'s worker registry (mixed in): heartbeat rows, and what an ended worker held."""
 
-    def register_worker(self, name: str, hostname: str, pid: int, error: str = "",
-                        completed: Collection[int] | None = None) -> int:
+    def register_worker(self, name: str, hostname: str, pid: int, completed: Collection[int] | None = None) -> int:
         """A fresh heartbeat row for a new worker, in the transaction that settles what a dead
-        worker of the same name still held, as ``worker_gone`` does with ``error`` and
-        ``completed``: a pid, so a name, comes back once pids wrap (see ``journal``). Returns
+        worker of the same name still held, as ``worker_gone`` does with ``completed`` (that
+        one's journal): a pid, so a name, comes back once pids wrap (see ``journal``). Returns
         how many jobs that was."""
         now = self.clock()
+        error = f"worker {name} gone: found holding it when a new worker took its pid"
 
         def work(conn: Connection) -> int:
             count = _settle(conn, name, error, completed, now)
