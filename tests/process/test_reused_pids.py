@@ -23,9 +23,11 @@ from dj_daemon import forked, journal
 from dj_daemon.api import Queue
 from dj_daemon.config import Config
 from dj_daemon.job import utcnow
+from dj_daemon.metrics import Metrics
 from dj_daemon.reports import Board
 from dj_daemon.schema import workers as wk
 from dj_daemon.store import Filters, Store
+from dj_daemon.upkeep import Release, Upkeep
 from dj_daemon.worker import Worker
 from long_jobs import ops
 from tests import jobs
@@ -139,3 +141,20 @@ def test_a_new_worker_takes_back_what_a_dead_one_of_its_name_left(config, store,
         assert jobs.runs(side) == []
     finally:
         os.close(hold)
+
+
+def test_a_pending_release_of_a_name_a_new_worker_took_is_dropped(config, store, tmp_path: Path) -> None:
+    """The supervisor reaped a worker while the database was down (its release pending), then
+    forked a new one that got the same pid: the release must not free the new worker's jobs;
+    the new worker takes back what the dead one left itself (``Worker.register``)."""
+    upkeep = Upkeep(config, Metrics(), folder_of(config))
+    try:
+        name = f"{config.hostname}:4321"
+        upkeep.pending.append(Release(name, f"worker {name} killed by SIGKILL", None))  # as when guarded failed
+        Queue(config, store).enqueue(jobs.record, str(tmp_path / "runs.txt"), 1)
+        assert len(store.reserve(name, Filters(), limit=1).jobs) == 1  # the new worker's job
+        upkeep.forget(name)  # what Supervisor._spawn does once the new worker bears the name
+        upkeep.retry_pending()
+        assert [job.locked_by for job in store.jobs()] == [name]
+    finally:
+        upkeep.store.dispose()
