@@ -62,13 +62,12 @@ def statement_timeout(watchdog_interval: float | None) -> float:
 
 
 class Release(NamedTuple):
-    """A worker that ended, to be settled: its name, why it ended, the jobs its journal lists as
-    finished (None: it kept no journal here), and whether it was judged dead by what it left
-    (its journal, pid or heartbeat) rather than seen to end by this supervisor."""
+    """A worker that ended, to be settled: its name, why it ended, and whether it was judged dead
+    by what it left (its journal, pid or heartbeat) rather than seen to end by this supervisor.
+    What its journal lists as finished is read as it is settled."""
 
     name: str
     error: str
-    completed: set[int] | None
     judged: bool = False
 
 
@@ -125,7 +124,7 @@ class Upkeep:
         """Settle an ended worker's jobs as its journal tells (see ``Store.worker_gone``): finished
         ones are deleted, the one it was running gets an attempt counted, the rest are unlocked.
         ``judged``: found dead by what it left, not seen to end (see ``Release``)."""
-        self.pending.append(Release(name, error, journal.read(self.journal_dir, name), judged))
+        self.pending.append(Release(name, error, judged))
         self.retry_pending()
 
     def forget(self, name: str) -> None:
@@ -147,7 +146,7 @@ class Upkeep:
         A worker of this host judged dead is settled holding its journal (``journal.claim``):
         no worker of that name can start meanwhile, and one that has started since, holding
         it, took back what the dead one left (``Worker.register``): nothing is settled then."""
-        name, error, completed, judged = self.pending[0]
+        name, error, judged = self.pending[0]
         hold = None
         if judged and journal.pid_of(name, self.config.hostname) is not None:
             try:
@@ -158,9 +157,8 @@ class Upkeep:
                 if hold is None:
                     log.info("worker %s is not gone: a live process holds its journal", name)
                     return True
-                completed = journal.read(self.journal_dir, name)
         try:
-            released = store.worker_gone(name, error, completed)
+            released = store.worker_gone(name, error, journal.read(self.journal_dir, name))
             if released:
                 log.warning("released %d job(s) of %s: %s", released, name, error)
             journal.remove(self.journal_dir, name)
@@ -198,7 +196,7 @@ class Upkeep:
         timeout = self.config.heartbeat_timeout
         for name in self.guarded(lambda store: store.silent_workers(timeout)) or []:
             if name not in current_jobs and not self._settling(name):
-                self.pending.append(Release(name, f"worker {name} lost: no heartbeat for {timeout:g}s", None, True))
+                self.pending.append(Release(name, f"worker {name} lost: no heartbeat for {timeout:g}s", True))
         self.retry_pending()
         self.guarded(lambda store: self.tally.flush(store, self.queued))
         self.prune_tracked()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Iterator
@@ -31,6 +30,7 @@ from dj_daemon.upkeep import Release, Upkeep
 from dj_daemon.worker import Worker
 from long_jobs import ops
 from tests import jobs
+from tests.journals import hold
 from tests.process.daemon import wait_for
 
 
@@ -85,10 +85,8 @@ def test_a_live_worker_silent_in_the_database_keeps_its_jobs(config, store, star
     holds its journal is alive: its jobs stay its own until it is gone, then are freed."""
     side = str(tmp_path / "runs.txt")
     folder = folder_of(config)
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, folder], stdout=subprocess.PIPE, text=True)
+    holder, name = hold(folder, "testhost:{pid}")
     try:
-        assert holder.stdout is not None
-        name = holder.stdout.readline().strip()
         ids = [Queue(config, store).enqueue(jobs.record, side, n) for n in range(2)]
         store.register_worker(name, "testhost", holder.pid)
         assert len(store.reserve(name, Filters(), limit=2).jobs) == 2
@@ -105,16 +103,6 @@ def test_a_live_worker_silent_in_the_database_keeps_its_jobs(config, store, star
     wait_for(lambda: store.jobs() == [], what="its jobs freed and run once it is gone")
     assert sorted(jobs.runs(side)) == ["0", "1"]
     assert ids and f"released 2 job(s) of {name}: worker {name} lost: no heartbeat for 5s" in daemon.log()
-
-
-#: A worker of this host that holds its journal, as ``forked.run_worker`` does; prints its name
-HOLDER = ("import os, sys, time\n"
-          "from dj_daemon import journal\n"
-          "name = f'testhost:{os.getpid()}'\n"
-          "assert journal.claim(sys.argv[1], name) is not None\n"
-          "journal.Journal(sys.argv[1], name)\n"
-          "print(name, flush=True)\n"
-          "time.sleep(120)\n")
 
 
 def test_a_new_worker_takes_back_what_a_dead_one_of_its_name_left(config, store, tmp_path: Path, caplog) -> None:
@@ -150,7 +138,7 @@ def test_a_pending_release_of_a_name_a_new_worker_took_is_dropped(config, store,
     upkeep = Upkeep(config, Metrics(), folder_of(config))
     try:
         name = f"{config.hostname}:4321"
-        upkeep.pending.append(Release(name, f"worker {name} killed by SIGKILL", None))  # as when guarded failed
+        upkeep.pending.append(Release(name, f"worker {name} killed by SIGKILL"))  # as when guarded failed
         Queue(config, store).enqueue(jobs.record, str(tmp_path / "runs.txt"), 1)
         assert len(store.reserve(name, Filters(), limit=1).jobs) == 1  # the new worker's job
         upkeep.forget(name)  # what Supervisor._spawn does once the new worker bears the name

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 from dj_daemon import journal
 from dj_daemon.journal import RECORD, Journal
+from tests.journals import hold
 
 
 def test_notes_read_back_until_cleared(tmp_path: Path) -> None:
@@ -52,21 +52,6 @@ def test_dead_workers_of_this_host_only(tmp_path: Path) -> None:
     assert journal.dead_workers(str(tmp_path / "none"), "web_1") == []
 
 
-HOLDER = ("import sys, time\n"
-          "from dj_daemon import journal\n"
-          "fd = journal.claim(sys.argv[1], sys.argv[2])\n"
-          "journal.Journal(sys.argv[1], sys.argv[2])\n"
-          "print('held' if fd is not None else 'refused', flush=True)\n"
-          "time.sleep(60)\n")
-
-
-def hold(folder: Path, worker: str) -> subprocess.Popen:
-    """A real process holding ``worker``'s journal as a daemon worker does (``forked.run_worker``)."""
-    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(folder), worker], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None and proc.stdout.readline() == "held\n"
-    return proc
-
-
 def test_a_held_journal_tells_a_live_worker_from_a_dead_one_whatever_its_pid(tmp_path: Path) -> None:
     """The pid of a dead worker may be any process's now (pids wrap): a journal no one holds is a
     dead worker's even while its pid runs; so is one whose pid is gone."""
@@ -77,7 +62,7 @@ def test_a_held_journal_tells_a_live_worker_from_a_dead_one_whatever_its_pid(tmp
         assert journal.held(str(tmp_path), dead) is False
         assert journal.gone(str(tmp_path), dead, "web_1") is True
         assert journal.dead_workers(str(tmp_path), "web_1") == [dead]
-        holder = hold(tmp_path, "web_1:777")
+        holder, _ = hold(str(tmp_path), "web_1:777")
         try:
             assert journal.held(str(tmp_path), "web_1:777") is True
             assert journal.gone(str(tmp_path), "web_1:777", "web_1") is False  # its pid is not running: no matter
