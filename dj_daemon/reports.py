@@ -102,6 +102,12 @@ class Slot:
         """Waiting for work, and not woken yet since it began to."""
         return bool(self.board[WAITING]) and self.board[WAITS] != self.woken
 
+    @property
+    def looking(self) -> bool:
+        """Neither waiting nor running a job: reserving, or about to wait after a reservation that
+        found nothing, which may have read the queue before a job now committed was."""
+        return not self.board[WAITING] and not self.board[JOB]
+
     def wake_sent(self) -> None:
         self.woken = self.board[WAITS]
 

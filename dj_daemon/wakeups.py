@@ -113,12 +113,16 @@ def all_waiting(slots: Collection[Slot], pools: Iterable[Pool]) -> bool:
 
 
 def wake(slots: Iterable[Slot], pool: int | None) -> None:
-    """Wake the idle workers (of one pool, or all): each will try to reserve. A worker that has
-    just exited, not yet reaped, has closed its end: the reaping that follows deals with it
-    (a BrokenPipeError let through here ended the supervisor: click exits 1 on EPIPE, silently)."""
+    """Wake the idle workers (of one pool, or all): each will try to reserve. One reserving now is
+    woken too (its wait to come ends at once): its reservation may have read the queue before the
+    job that wakes the others was committed, and it would then wait for the next poll with the job
+    due. A worker that has just exited, not yet reaped, has closed its end: the reaping that
+    follows deals with it (a BrokenPipeError let through here ended the supervisor: click exits 1
+    on EPIPE, silently)."""
     for slot in slots:
-        if slot.waiting and pool in (None, slot.pool):
-            slot.wake_sent()
+        if pool in (None, slot.pool) and (slot.waiting or slot.looking):
+            if slot.waiting:
+                slot.wake_sent()
             try:
                 os.write(slot.wake, b"!")
             except (BlockingIOError, BrokenPipeError):

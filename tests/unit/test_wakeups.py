@@ -71,6 +71,19 @@ def test_waking_a_worker_that_has_just_exited_leaves_the_others_woken() -> None:
             os.close(fd)
 
 
+def test_a_worker_reserving_is_woken_too_one_running_a_job_or_already_woken_is_not() -> None:
+    """A reservation under way may have read the queue before the job that wakes the others was
+    committed (tests/process/test_daemon.py shows what followed: a wait for the next poll)."""
+    slots, reads = _waiting_slots(4)
+    slots[1].board.woke()  # reserving: neither waiting nor running a job
+    slots[2].board.woke()
+    slots[2].board.busy(7)  # running job 7: it reserves again once the job ends
+    wake(slots, None)
+    assert [_woken(read) for read in reads] == [True, True, False, True]
+    wake(slots, None)  # the waits already woken are not woken again; the reservation under way is
+    assert [_woken(read) for read in reads] == [False, True, False, False]
+
+
 def test_a_poll_when_due_wakes_the_pools_with_work_and_tells_when_none_has_any() -> None:
     slots, reads = _waiting_slots(2)
     pools = [Pool(("a",), 1), Pool(("b",), 1)]
