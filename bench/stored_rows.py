@@ -46,6 +46,7 @@ def section_stored_rows(backend: Backend, plan: Plan, folder: Path) -> dict[str,
         backend.reset()
         for part in ("future", "failed") if kind == "both" else (kind,):
             _load(backend, part, n)
+        backend.settle()
         results[f"{kind}_{n}"] = {**_in_process(backend), **_pickup(backend, folder / f"{backend.name}-{kind}-{n}.txt")}
     results["largest"] = {**results[f"both_{largest}"], "rows": 2 * largest}
     empty = results.get("future_0", {}).get("pickup_median_ms")
