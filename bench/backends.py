@@ -99,6 +99,10 @@ class Backend:
     #: what ``settle`` runs
     settling: tuple[str, ...] = ()
 
+    def sibling(self) -> "Backend":
+        """A second database of this kind, empty, to time beside this one (close it afterwards)."""
+        raise NotImplementedError
+
     def close(self) -> None:
         """Drop whatever this backend created."""
 
@@ -108,10 +112,11 @@ class SQLite(Backend):
     paramstyle = "?"
     settling = ("PRAGMA wal_checkpoint(TRUNCATE)",)  # the load's pages, from the WAL into the file
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, stem: str = "queue") -> None:
         self.folder = folder
+        self.stem = stem
         self.serial = 0
-        self.path = folder / "queue.sqlite3"
+        self.path = folder / f"{stem}.sqlite3"
         self.url = f"sqlite:///{self.path}"
 
     def reset(self) -> None:
@@ -119,13 +124,16 @@ class SQLite(Backend):
         for suffix in ("", "-wal", "-shm"):
             Path(f"{self.path}{suffix}").unlink(missing_ok=True)
         self.serial += 1
-        self.path = self.folder / f"queue-{self.serial}.sqlite3"
+        self.path = self.folder / f"{self.stem}-{self.serial}.sqlite3"
         self.url = f"sqlite:///{self.path}"
         super().reset()
 
     def value(self, value: Any) -> Any:
         """Datetimes as SQLAlchemy stores them on SQLite (always with microseconds)."""
         return value.strftime("%Y-%m-%d %H:%M:%S.%f") if isinstance(value, datetime) else value
+
+    def sibling(self) -> "SQLite":
+        return SQLite(self.folder, stem=f"{self.stem}-sibling")
 
     def raw(self, autocommit: bool = True) -> sqlite3.Connection:
         """Autocommit (no implicit BEGIN) whatever ``autocommit`` says, WAL and synchronous=NORMAL,
@@ -155,6 +163,9 @@ class MariaDB(Backend):
             conn.execute(text(f"CREATE DATABASE {self.database}"))
         admin.dispose()
         self.url = make_url(server).set(database=self.database).render_as_string(hide_password=False)
+
+    def sibling(self) -> "MariaDB":
+        return MariaDB(self.server)
 
     def raw(self, database: bool = True, autocommit: bool = True) -> Any:
         import pymysql
@@ -191,6 +202,9 @@ class PostgreSQL(Backend):
         with admin.connect() as conn:
             conn.execute(text(sql))
         admin.dispose()
+
+    def sibling(self) -> "PostgreSQL":
+        return PostgreSQL(self.server)
 
     def raw(self, autocommit: bool = False) -> Any:
         import psycopg
