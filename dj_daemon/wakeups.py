@@ -6,7 +6,8 @@ supervisor asks the database once for all of them, every ``poll_interval``
 from an enqueue on this host (``nudge``), or a job PostgreSQL announced from
 any host (``listen``), which brings the next poll forward to when it is due.
 A woken worker tries to reserve; the supervisor wakes each wait once (see
-``reports.Slot.waiting``).
+``reports.Slot.waiting``), and a worker reserving at that moment too
+(``reports.Slot.looking``): its read may have come before the job's commit.
 """
 from __future__ import annotations
 

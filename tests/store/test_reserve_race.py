@@ -58,8 +58,8 @@ def test_each_job_goes_to_one_process_in_priority_order(store: Store, db_url: st
     assert len(taken) == len(set(taken)) == JOBS  # none twice, none left out
     took_part = sum(1 for order in orders if order)
     if store.engine.dialect.name == "sqlite":
-        # SQLite hands its write lock to no one in turn: a process whose busy handler slept (1, 2, 5,
-        # 10 ms...) each time the lock was free took nothing in a fast run (CI, on a fast host)
+        # SQLite's write lock goes to whoever asks when it is free, in no turn: a process whose busy
+        # handler slept (1, 2, 5, 10 ms...) each time it was took nothing in a fast run (CI, fast host)
         assert took_part >= 2, "the reservations raced"
     else:
         assert took_part == PROCESSES, "every process took part"
