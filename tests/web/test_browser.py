@@ -13,8 +13,9 @@ from typing import Iterator
 
 import pytest
 
-from dj_daemon import processes, sentinels
+from dj_daemon import sentinels
 from dj_daemon.api import Queue
+from long_jobs import ops
 from tests import jobs
 from tests.conftest import ROOT, bin_path, make_db_url
 from tests.process.daemon import wait_for
@@ -127,14 +128,14 @@ def test_an_operator_drains_restarts_resends_and_resets_stalled_in_chromium(
 
     queue.enqueue(jobs.tracked_until_flag, side, 13, flag)
     running = wait_state(store, 13, "running")
-    workers = daemon.worker_pids()
     os.killpg(daemon.proc.pid, signal.SIGKILL)  # the whole daemon dies: nobody frees its job
     daemon.wait(10)
-    # a SIGKILL takes effect when its process next runs: on a busy host a worker may still be
-    # alive for a moment after its supervisor was reaped, and the page judges by pid at once
-    wait_for(lambda: not any(processes.alive(pid) for pid in workers), what="the workers dead")
+    # a SIGKILL takes effect when each thread next runs: on a busy host a worker's main thread may
+    # be a zombie (its pid dead) while its batch's watcher thread still holds the worker's journal
+    # open, and a held journal is a live worker to the page; wait as the operator would reload
+    wait_for(lambda: ops.status(store, config)["stalled"], what="the job judged stalled")
     page = me.open("/")
-    assert "Stalled jobs" in page and "is dead" in page, (store.workers(), store.get_tracked(running["id"]))
+    assert "Stalled jobs" in page and "is dead" in page, (store.workers(), running, daemon.log())
     me.shot("5-stalled")
     assert me.act("action-reset-stalled").startswith("1 stalled job(s) reset to error")
     assert store.get_tracked(running["id"])["state"] == "error"
