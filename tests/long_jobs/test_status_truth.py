@@ -22,9 +22,12 @@ SLOW_BEATS = {"DJ_HEARTBEAT_INTERVAL": "60", "DJ_HEARTBEAT_TIMEOUT": "600"}
 
 
 def ended(pid: int) -> bool:
-    """Gone, or a zombie: read here from /proc, not through the helper under test."""
+    """Gone, or a zombie whose threads have all exited too: read here from /proc, not through the
+    helper under test. A killed worker's main thread may be a zombie while its batch's watcher
+    thread still runs, holding the worker's journal, by which this host judges it alive."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+        zombie = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+        return zombie and len(os.listdir(f"/proc/{pid}/task")) <= 1
     except FileNotFoundError:
         return True
 
